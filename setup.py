@@ -1,0 +1,44 @@
+"""Package metadata for `captioning_course`, read from `settings.ini` (nbdev 2 layout)."""
+from configparser import ConfigParser
+from pathlib import Path
+import setuptools
+
+config = ConfigParser(delimiters=['='])
+config.read(Path(__file__).parent / 'settings.ini', encoding='utf-8')
+cfg = config['DEFAULT']
+
+licenses = {'mit': ('MIT License', 'OSI Approved :: MIT License')}
+statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Production/Stable', '6 - Mature', '7 - Inactive']
+py_versions = '3.10 3.11 3.12 3.13'.split()
+
+lic = licenses[cfg['license'].lower()]
+min_python = cfg['min_python']
+requirements = cfg.get('requirements', '').split()
+dev_requirements = cfg.get('dev_requirements', '').split()
+console_scripts = cfg.get('console_scripts', '').split()
+
+setuptools.setup(
+    name=cfg['lib_name'],
+    version=cfg['version'],
+    description=cfg['description'],
+    long_description=(Path(__file__).parent / 'README.md').read_text(encoding='utf-8'),
+    long_description_content_type='text/markdown',
+    license=lic[0],
+    classifiers=[
+        'Development Status :: ' + statuses[int(cfg['status'])],
+        'Intended Audience :: ' + cfg['audience'].title(),
+        'Natural Language :: ' + cfg['language'].title(),
+        'License :: ' + lic[1],
+    ] + ['Programming Language :: Python :: ' + v for v in py_versions[py_versions.index(min_python):]],
+    author=cfg['author'],
+    author_email=cfg['author_email'],
+    url=cfg['git_url'],
+    keywords=cfg['keywords'],
+    packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
+    include_package_data=True,
+    python_requires='>=' + min_python,
+    install_requires=requirements,
+    extras_require={'dev': dev_requirements},
+    entry_points={'console_scripts': console_scripts, 'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
+    zip_safe=False,
+)

@@ -1,0 +1,230 @@
+"""Tests of `captioning_course.data`: COCO parsing, the resumable download, safe extraction,
+the embedded dataset and `load_image`."""
+import http.server, io, json, threading, zipfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from captioning_course.data import (ImageError, atomic_write_json, download, embedded_dataset, load_image,
+                                    load_records, load_scenes, maybe_download_and_extract, safe_extract)
+
+
+class RangeServer(http.server.ThreadingHTTPServer):
+    "Serves `files` (path -> bytes) on 127.0.0.1 with HTTP Range support; can cut the next response short."
+    def __init__(self, files):
+        self.files, self.requests, self.cut_after = files, [], None
+        super().__init__(('127.0.0.1', 0), RangeHandler)
+    @property
+    def url(self): return f'http://127.0.0.1:{self.server_address[1]}/'
+
+
+class RangeHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args): pass
+    def do_GET(self):
+        srv, path = self.server, self.path.lstrip('/')
+        srv.requests.append((path, self.headers.get('Range')))
+        if path not in srv.files: return self.send_error(404)
+        data, start = srv.files[path], 0
+        if rng := self.headers.get('Range'):
+            start = int(rng.removeprefix('bytes=').split('-')[0])
+            if start >= len(data):
+                self.send_response(416); self.end_headers(); return
+            self.send_response(206)
+            self.send_header('Content-Range', f'bytes {start}-{len(data)-1}/{len(data)}')
+        else: self.send_response(200)
+        self.send_header('Content-Length', str(len(data) - start))
+        self.end_headers()
+        body = data[start:]
+        if srv.cut_after is not None: body, srv.cut_after = body[:srv.cut_after], None
+        self.wfile.write(body)
+        self.wfile.flush()
+
+
+@pytest.fixture
+def server():
+    srv = RangeServer({})
+    t = threading.Thread(target=srv.serve_forever, daemon=True); t.start()
+    yield srv
+    srv.shutdown(); srv.server_close()
+
+
+def zip_bytes(entries):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, 'w') as z:
+        for name, data in entries.items(): z.writestr(name, data)
+    return buf.getvalue()
+
+
+# --- COCO captions ---------------------------------------------------------------------------------------
+
+def write_captions(root, split, images, captions):
+    ann = dict(images=[dict(id=i, file_name=f'{i:012d}.jpg', width=4, height=4) for i in images],
+               annotations=[dict(id=k, image_id=i, caption=c) for k, (i, c) in enumerate(captions)])
+    atomic_write_json(root/'annotations'/f'captions_{split}2017.json', ann)
+
+
+def test_load_records_groups_captions_and_leaves_out_uncaptioned(tmp_path, caplog):
+    caps = [(7, f'seven {k}') for k in range(7)] + [(2, 'two'), (5, 'five')]
+    write_captions(tmp_path, 'val', [5, 9, 7, 2], caps)
+    ids, files, captions = load_records(train=False, data_dir=tmp_path)
+    assert ids == [2, 5, 7]
+    assert files == ['000000000002.jpg', '000000000005.jpg', '000000000007.jpg']
+    assert captions[2] == [f'seven {k}' for k in range(7)]
+    assert 'left out 1 images without captions' in caplog.text
+    assert json.loads((tmp_path/'cache'/'records_val.json').read_text())['skipped'] == 1
+
+
+def test_records_cache_is_rebuilt_when_annotations_change(tmp_path):
+    write_captions(tmp_path, 'train', [1, 2], [(1, 'one')])
+    assert load_records(True, tmp_path).ids == [1]
+    write_captions(tmp_path, 'train', [1, 2], [(1, 'one'), (2, 'two')])
+    assert load_records(True, tmp_path).ids == [1, 2]
+
+
+def test_bad_annotation_file_names_itself(tmp_path):
+    (tmp_path/'annotations').mkdir()
+    (tmp_path/'annotations'/'captions_train2017.json').write_text('{"images": [')
+    with pytest.raises(ValueError, match='captions_train2017.json'): load_records(True, tmp_path)
+
+
+# --- download and extraction ------------------------------------------------------------------------------
+
+def test_download_resumes_an_interrupted_transfer(server, tmp_path):
+    payload = bytes(range(256))*4000
+    server.files['big.zip'] = payload
+    server.cut_after = 300_000  # the connection drops after 300 kB
+    with pytest.raises(OSError, match='resume'): download(server.url + 'big.zip', tmp_path/'big.zip')
+    assert not (tmp_path/'big.zip').exists()
+    assert (tmp_path/'big.zip.part').stat().st_size == 300_000
+    download(server.url + 'big.zip', tmp_path/'big.zip')
+    assert (tmp_path/'big.zip').read_bytes() == payload
+    assert server.requests[-1] == ('big.zip', 'bytes=300000-')
+    assert not (tmp_path/'big.zip.part').exists()
+
+
+def test_download_is_idempotent(server, tmp_path):
+    server.files['a.bin'] = b'x'*1000
+    download(server.url + 'a.bin', tmp_path/'a.bin')
+    download(server.url + 'a.bin', tmp_path/'a.bin')
+    assert len(server.requests) == 1
+
+
+def test_download_of_missing_file_fails_clearly(server, tmp_path):
+    with pytest.raises(OSError, match='HTTP 404'): download(server.url + 'nope.zip', tmp_path/'nope.zip')
+
+
+def test_zip_entry_outside_target_is_refused(tmp_path):
+    archive = tmp_path/'evil.zip'
+    archive.write_bytes(zip_bytes({'ok.txt': 'fine', '../evil': 'gotcha'}))
+    target = tmp_path/'out'
+    with pytest.raises(ValueError, match=r"evil.zip: entry '\.\./evil'"): safe_extract(archive, target)
+    assert not (tmp_path/'evil').exists()
+    assert not (target/'ok.txt').exists()  # nothing of a refused archive is extracted
+
+
+def test_coco_download_and_extract_end_to_end(server, tmp_path):
+    ann = dict(images=[dict(id=1, file_name='000000000001.jpg', width=4, height=4)],
+               annotations=[dict(id=1, image_id=1, caption='a tiny image')])
+    jpg = io.BytesIO(); Image.new('RGB', (4, 4), 'red').save(jpg, 'JPEG')
+    server.files = {'zips/train2017.zip': zip_bytes({'train2017/000000000001.jpg': jpg.getvalue()}),
+                    'zips/val2017.zip': zip_bytes({'val2017/000000000001.jpg': jpg.getvalue()}),
+                    'annotations/annotations_trainval2017.zip': zip_bytes(
+                        {f'annotations/captions_{s}2017.json': json.dumps(ann) for s in ('train', 'val')})}
+    root = maybe_download_and_extract(tmp_path/'coco', base_url=server.url)
+    ids, files, caps = load_records(True, root)
+    assert caps == [['a tiny image']]
+    assert load_image(root/'train2017'/files[0]).shape == (4, 4, 3)
+    n = len(server.requests)
+    maybe_download_and_extract(tmp_path/'coco', base_url=server.url)
+    assert len(server.requests) == n  # already there: nothing downloaded again
+
+
+# --- the embedded dataset ---------------------------------------------------------------------------------
+
+def test_embedded_dataset_is_deterministic_and_in_coco_schema(tmp_path):
+    a = embedded_dataset(tmp_path/'a', n_train=30, n_val=10, seed=5)
+    b = embedded_dataset(tmp_path/'b', n_train=30, n_val=10, seed=5)
+    files = sorted(p.relative_to(a) for p in a.rglob('*') if p.is_file())
+    assert len([f for f in files if f.suffix == '.jpg']) == 40
+    assert all((a/f).read_bytes() == (b/f).read_bytes() for f in files)
+    c = embedded_dataset(tmp_path/'c', n_train=30, n_val=10, seed=6)
+    assert (a/'annotations'/'captions_train2017.json').read_bytes() != (c/'annotations'/'captions_train2017.json').read_bytes()
+    coco = json.loads((a/'annotations'/'captions_train2017.json').read_text())
+    assert {'info', 'licenses', 'images', 'annotations'} <= coco.keys()
+    for im in coco['images']:
+        assert {'id', 'file_name', 'width', 'height', 'license', 'objects'} <= im.keys()
+        assert Image.open(a/'train2017'/im['file_name']).size == (im['width'], im['height'])
+        assert 1 <= len(im['objects']) <= 3
+    assert {'id', 'image_id', 'caption'} == set(coco['annotations'][0])
+    ids, _, caps = load_records(True, a)
+    assert len(ids) == 30 and all(len(c) == 5 and len(set(c)) == 5 for c in caps)
+
+
+def test_embedded_captions_name_every_object(tmp_path):
+    root = embedded_dataset(tmp_path/'e', n_train=200, n_val=1)
+    _, _, caps = load_records(True, root)
+    for scene, cs in zip(load_scenes(True, root), caps):
+        for c in cs:
+            for o in scene['objects']:
+                assert o['colour'] in c.split(), (c, scene)
+
+
+def test_embedded_dataset_variety(tmp_path):
+    root = embedded_dataset(tmp_path/'e', n_train=400, n_val=1)
+    scenes = load_scenes(True, root)
+    objs = [o for s in scenes for o in s['objects']]
+    assert len({o['shape'] for o in objs}) >= 6 and len({o['colour'] for o in objs}) == 8
+    assert {o['size'] for o in objs} == {'small', 'large'}
+    assert {len(s['objects']) for s in scenes} == {1, 2, 3}
+    assert len({(s['background']['tone'], s['background']['texture']) for s in scenes}) > 10
+    text = ' '.join(c for cs in load_records(True, root).captions for c in cs)
+    for words in ('to the left of', 'to the right of', 'above', 'below', 'two '):
+        assert words in text
+
+
+def test_embedded_dataset_refuses_a_folder_with_other_files(tmp_path):
+    (tmp_path/'mine.txt').write_text('keep me')
+    with pytest.raises(FileExistsError, match='holds other files'): embedded_dataset(tmp_path, n_train=2, n_val=1)
+    assert (tmp_path/'mine.txt').read_text() == 'keep me'
+
+
+def _make(root): return str(embedded_dataset(Path(root), n_train=300, n_val=20))
+
+
+def test_concurrent_makers_share_one_dataset(tmp_path):
+    with ProcessPoolExecutor(2) as pool: roots = list(pool.map(_make, [tmp_path/'e']*2))
+    assert roots[0] == roots[1]
+    assert len(load_records(True, tmp_path/'e').ids) == 300
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['e', 'e.lock']  # no half-built folder left
+
+
+# --- load_image ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('mode,fmt', [('L', 'PNG'), ('P', 'PNG'), ('RGBA', 'PNG'), ('CMYK', 'JPEG'),
+                                      ('I;16', 'PNG'), ('RGB', 'JPEG'), ('1', 'PNG'), ('LA', 'PNG')])
+def test_load_image_gives_rgb_floats(tmp_path, mode, fmt):
+    rgb = Image.new('RGB', (12, 8), (200, 100, 50))
+    if mode == 'I;16': img = Image.fromarray(np.full((8, 12), 30000, np.uint16))
+    elif mode == 'RGBA': img = Image.new('RGBA', (12, 8), (200, 100, 50, 255))
+    elif mode == 'P': img = rgb.convert('P', palette=Image.Palette.ADAPTIVE)
+    else: img = rgb.convert(mode)
+    path = tmp_path/f'img.{fmt.lower()}'
+    img.save(path, fmt)
+    a = load_image(path)
+    assert a.shape == (8, 12, 3) and a.dtype == np.float32
+    assert 0 <= a.min() and a.max() <= 1
+    if mode in ('RGB', 'RGBA', 'CMYK', 'P'): np.testing.assert_allclose(a[4, 6], [200/255, 100/255, 50/255], atol=0.04)
+    if mode == 'I;16': np.testing.assert_allclose(a, 30000/65535, atol=0.01)
+    assert load_image(path, size=(6, 4)).shape == (4, 6, 3)
+
+
+def test_truncated_and_bogus_files_name_themselves(tmp_path):
+    good = tmp_path/'good.jpg'
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(good)
+    (tmp_path/'truncated.jpg').write_bytes(good.read_bytes()[:len(good.read_bytes())//2])
+    (tmp_path/'bogus.png').write_bytes(b'\x89PNG not really')
+    for name in ('truncated.jpg', 'bogus.png', 'missing.jpg'):
+        with pytest.raises(ImageError, match=name): load_image(tmp_path/name)
