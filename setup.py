@@ -7,7 +7,7 @@ config = ConfigParser(delimiters=['='])
 config.read(Path(__file__).parent / 'settings.ini', encoding='utf-8')
 cfg = config['DEFAULT']
 
-licenses = {'mit': ('MIT License', 'OSI Approved :: MIT License')}
+licenses = {'mit': 'MIT'}  # SPDX expressions
 statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Production/Stable', '6 - Mature', '7 - Inactive']
 py_versions = '3.10 3.11 3.12 3.13'.split()
 
@@ -23,12 +23,11 @@ setuptools.setup(
     description=cfg['description'],
     long_description=(Path(__file__).parent / 'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
-    license=lic[0],
+    license=lic,
     classifiers=[
         'Development Status :: ' + statuses[int(cfg['status'])],
         'Intended Audience :: ' + cfg['audience'].title(),
         'Natural Language :: ' + cfg['language'].title(),
-        'License :: ' + lic[1],
     ] + ['Programming Language :: Python :: ' + v for v in py_versions[py_versions.index(min_python):]],
     author=cfg['author'],
     author_email=cfg['author_email'],
