@@ -228,3 +228,25 @@ def test_truncated_and_bogus_files_name_themselves(tmp_path):
     (tmp_path/'bogus.png').write_bytes(b'\x89PNG not really')
     for name in ('truncated.jpg', 'bogus.png', 'missing.jpg'):
         with pytest.raises(ImageError, match=name): load_image(tmp_path/name)
+
+
+def test_embedded_captions_use_only_known_words(tmp_path):
+    from captioning_course.data import BACKGROUNDS, COLOURS, NUMBERS, PLURALS, PREFIXES, SHAPES, SIZES, SURFACES, SYNONYMS
+    root = embedded_dataset(tmp_path/'e', n_train=300, n_val=1)
+    nouns = {w for s in SHAPES for w in SYNONYMS.get(s, (s,))}
+    known = (nouns | {PLURALS.get(n, n + 's') for n in nouns} | set(COLOURS) | set(BACKGROUNDS) | set(NUMBERS.values())
+             | {w for s in SIZES for w in SYNONYMS[s]} | set(SURFACES) | set(' '.join(PREFIXES).split())
+             | set('a an and on to the left right of above below are'.split()))
+    known = {w for k in known for w in k.split()}
+    words = {w.strip(',') for cs in load_records(True, root).captions for c in cs for w in c.split()}
+    assert words <= known, words - known
+    assert 'rhombuses' in words
+
+
+def test_prepare_data_uses_a_given_coco_layout_folder_as_it_is(tmp_path):
+    from captioning_course.data import prepare_data
+    root = embedded_dataset(tmp_path/'small', n_train=12, n_val=3)
+    assert prepare_data('embedded', root) == root
+    assert len(load_records(True, root).ids) == 12  # not replaced by the default-size dataset
+    write_captions(tmp_path/'mine', 'train', [1], [(1, 'one')]); write_captions(tmp_path/'mine', 'val', [2], [(2, 'two')])
+    assert prepare_data('coco', tmp_path/'mine') == tmp_path/'mine'  # nothing downloaded

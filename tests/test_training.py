@@ -1,0 +1,106 @@
+"""Tests of `captioning_course.decoder` and `captioning_course.training`: the parameter count, the one-step model,
+resuming after SIGKILL, a foreign vocabulary, and MirroredStrategy over two logical CPUs."""
+import json, signal, subprocess, sys, textwrap, time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from captioning_course.decoder import DecoderConfig, build_decoder, build_one_step, decoder_param_count
+from captioning_course.tokenizer import Tokenizer, flatten, mark_captions
+from captioning_course.training import TrainConfig, train_decoder
+
+CAPTIONS = [[f'a {c} {s}' for c in ('red', 'blue', 'big red') for s in ('circle', 'star')] for _ in range(40)]
+
+
+def small_problem():
+    "Random transfer values and real tokens for 40 images with 6 captions each."
+    tok = Tokenizer().fit(flatten(mark_captions(CAPTIONS)))
+    tv = np.random.default_rng(0).normal(size=(40, 12)).astype('float32')
+    return tv, tok.captions_to_tokens(mark_captions(CAPTIONS)), tok
+
+
+def test_parameter_count_at_the_tutorials_configuration():
+    cfg = DecoderConfig()  # 4096 transfer values, 10,000 words, state 512, embedding 128, 3 GRUs
+    by_formula = (4096*512 + 512) + 10000*128 + 3*(128*512 + 512*512 + 2*512) + 2*3*(512*512 + 512*512 + 2*512) + (512*10000 + 10000)
+    assert decoder_param_count(cfg) == by_formula == 12_645_648
+    assert build_decoder(cfg).count_params() == by_formula
+
+
+def test_one_step_model_reproduces_the_full_model_token_by_token():
+    keras.utils.set_random_seed(1)
+    model = build_decoder(DecoderConfig(20, 30, 16, 8, 2))
+    one = build_one_step(model)
+    tv = np.random.default_rng(2).normal(size=(3, 20)).astype('float32')
+    tokens = np.random.default_rng(3).integers(1, 30, size=(3, 6)).astype('int32')
+    full = np.asarray(model({'transfer_values_input': tv, 'decoder_input': tokens}))
+    states = [one.initial_state(tv)]*one.num_layers
+    for t in range(tokens.shape[1]):
+        logits, *states = one.step([keras.ops.convert_to_tensor(tokens[:, t:t+1]), *states])
+        np.testing.assert_allclose(np.asarray(logits)[:, 0], full[:, t], atol=1e-5)
+
+
+TRAIN = textwrap.dedent("""
+    import sys, time, keras
+    sys.path.insert(0, {tests!r})
+    from test_training import small_problem
+    from captioning_course.decoder import DecoderConfig
+    from captioning_course.training import TrainConfig, ResumableCheckpoint, train_decoder
+    class Slow(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None): time.sleep(0.05)
+    ResumableCheckpoint.on_train_batch_end = Slow.on_train_batch_end  # slow enough to be killed part-way
+    tv, tokens, tok = small_problem()
+    train_decoder(sys.argv[1], tv, tokens, tok, DecoderConfig(12, tok.vocab_size, 16, 8, 2),
+                  TrainConfig(epochs=int(sys.argv[2]), batch_size=8), verbose=0)
+""").format(tests=str(Path(__file__).parent))
+
+
+def test_training_killed_with_sigkill_resumes_from_its_last_checkpoint(tmp_path):
+    proc = subprocess.Popen([sys.executable, '-c', TRAIN, str(tmp_path/'m'), '30'])
+    state = tmp_path/'m'/'state.json'
+    deadline = time.time() + 240
+    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())['epoch'] >= 2): time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL); proc.wait()
+    done = json.loads(state.read_text())['epoch']
+    assert 2 <= done < 30, done
+    saved = keras.models.load_model(tmp_path/'m'/'checkpoint.keras')  # the checkpoint is whole
+    tv, tokens, tok = small_problem()
+    model, history = train_decoder(tmp_path/'m', tv, tokens, tok, DecoderConfig(12, tok.vocab_size, 16, 8, 2),
+                                   TrainConfig(epochs=done + 2, batch_size=8), verbose=0)
+    assert len(history['loss']) == done + 2  # the epochs before the kill, then two more
+    assert json.loads(state.read_text())['epoch'] == done + 2
+    assert model.optimizer.iterations.numpy() > saved.optimizer.iterations.numpy() > 0  # the optimizer resumed too
+
+
+def test_a_different_vocabulary_is_refused(tmp_path):
+    tv, tokens, tok = small_problem()
+    cfg, tcfg = DecoderConfig(12, tok.vocab_size, 8, 4, 1), TrainConfig(epochs=1, batch_size=8)
+    train_decoder(tmp_path, tv, tokens, tok, cfg, tcfg, verbose=0)
+    other = Tokenizer(num_words=4).fit(flatten(mark_captions(CAPTIONS)))
+    with pytest.raises(ValueError, match='different vocabulary'):
+        train_decoder(tmp_path, tv, tokens, other, cfg, tcfg, verbose=0)
+
+
+MIRRORED = textwrap.dedent("""
+    import sys, json, tensorflow as tf
+    cpu = tf.config.list_physical_devices('CPU')[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()]*2)
+    sys.path.insert(0, {tests!r})
+    from test_training import small_problem
+    from captioning_course.decoder import DecoderConfig
+    from captioning_course.training import TrainConfig, train_decoder
+    strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
+    tv, tokens, tok = small_problem()
+    model, history = train_decoder(sys.argv[1], tv, tokens, tok, DecoderConfig(12, tok.vocab_size, 16, 8, 2),
+                                   TrainConfig(epochs=1, batch_size=16), strategy=strategy, verbose=0)
+    print(json.dumps(dict(replicas=strategy.num_replicas_in_sync, loss=history['loss'],
+                          steps=int(model.optimizer.iterations.numpy()))))
+""").format(tests=str(Path(__file__).parent))
+
+
+def test_mirrored_strategy_over_two_logical_cpus_trains(tmp_path):
+    out = subprocess.run([sys.executable, '-c', MIRRORED, str(tmp_path/'m')], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res['replicas'] == 2 and res['steps'] >= 1 and np.isfinite(res['loss'][0])
