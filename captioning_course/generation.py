@@ -4,7 +4,6 @@
 
 # %% ../nbs/07_generation.ipynb #5771b41f
 from __future__ import annotations
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,10 +13,9 @@ import numpy as np
 import tensorflow as tf
 
 from .data import load_image, load_records, prepare_data
-from .decoder import OneStep, build_one_step
+from .decoder import OneStep
 from .tokenizer import Tokenizer
-from .training import trained_decoder
-from .transfer import ImageModel, load_image_model, transfer_values
+from .transfer import ImageModel
 
 # %% auto #0
 __all__ = ['tutorial_caption', 'Captioner', 'decode', 'greedy_tokens', 'caption_files', 'generate_caption',

@@ -4,12 +4,11 @@
 
 # %% ../nbs/06_training.ipynb #10db5271
 from __future__ import annotations
-import hashlib, json, time
+import hashlib, json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
-import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 from filelock import FileLock
@@ -18,7 +17,7 @@ from .data import atomic_path, atomic_write_json, load_records, prepare_data
 from .decoder import DecoderConfig, build_decoder
 from .generator import batch_dataset, steps_per_epoch
 from .tokenizer import Tokenizer, check_fingerprint, flatten, mark_captions
-from .transfer import load_image_model, transfer_values
+from .transfer import transfer_values
 
 # %% auto #0
 __all__ = ['dataset_tokenizer', 'masked_loss', 'TrainConfig', 'ResumableCheckpoint', 'train_decoder', 'decoder_dir',

@@ -1,6 +1,6 @@
 """Tests of the `captioning-course` command line: `tutorial` end to end on a tiny dataset, then `caption` and
 `evaluate` with the model it saved, and the errors a user can meet."""
-import json, shutil, subprocess, sys
+import json, shutil, subprocess
 
 import pytest
 

@@ -6,7 +6,7 @@ notebook); it is served on 127.0.0.1 and opened with Debian's chromium through P
 Screenshots of the home page and a chapter are kept in `test-artifacts/`."""
 import functools, http.server, json, os, re, shutil, subprocess, threading, urllib.request
 from pathlib import Path
-from urllib.parse import urldefrag, urljoin, urlparse
+from urllib.parse import urldefrag, urlparse
 
 import pytest
 from nbdev.doclinks import _nbpath2html

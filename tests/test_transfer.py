@@ -1,6 +1,6 @@
 """Tests of `captioning_course.transfer`: VGG16's transfer layer, the concept CNN, and `process_images`'
 cache (fingerprints, resuming after SIGKILL, concurrent extraction, unreadable images)."""
-import json, os, shutil, signal, subprocess, sys, textwrap, time
+import json, shutil, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 
 import keras
