@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib, json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import keras
 import numpy as np
@@ -78,21 +79,22 @@ def train_decoder(model_dir:Path|str, # where checkpoint, logs, vocabulary and s
                   tcfg:TrainConfig=TrainConfig(), # training settings
                   strategy:tf.distribute.Strategy|None=None, # `None`: the default strategy
                   verbose:int=2, # Keras' `fit` verbosity
+                  build:Callable=build_decoder, # `dcfg` -> uncompiled model: another decoder design
                  ) -> tuple:
     "Train (or resume training) the decoder in `model_dir`; return the model and the history of all epochs."
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(model_dir) + '.lock'):  # notebooks running side by side train a shared decoder once
-        return _train(model_dir, transfer_values, tokens, tokenizer, dcfg, tcfg, strategy or tf.distribute.get_strategy(), verbose)
+        return _train(model_dir, transfer_values, tokens, tokenizer, dcfg, tcfg, strategy or tf.distribute.get_strategy(), verbose, build)
 
 # %% ../nbs/06_training.ipynb #3eaa02cd
-def _train(model_dir, transfer_values, tokens, tokenizer, dcfg, tcfg, strategy, verbose):
+def _train(model_dir, transfer_values, tokens, tokenizer, dcfg, tcfg, strategy, verbose, build):
     _prepare_dir(model_dir, tokenizer, dcfg, tcfg)
     state = json.loads((model_dir/'state.json').read_text()) if (model_dir/'state.json').exists() else dict(epoch=0, history={})
     with strategy.scope():
         if state['epoch']: model = keras.models.load_model(model_dir/'checkpoint.keras')
         else:
-            model = build_decoder(dcfg)
+            model = build(dcfg)
             model.compile(keras.optimizers.RMSprop(tcfg.learning_rate), masked_loss())
     if state['epoch'] < tcfg.epochs:
         ds = batch_dataset(transfer_values, tokens, tcfg.batch_size, tcfg.mode, tcfg.seed + state['epoch'])
@@ -109,10 +111,12 @@ def decoder_dir(data_dir:Path|str, # dataset folder
                 tokenizer:Tokenizer, # the vocabulary
                 dcfg:DecoderConfig, # decoder sizes
                 tcfg:TrainConfig, # training settings
+                build:Callable=build_decoder, # the function that builds the model, part of the name unless the tutorial's
                ) -> Path:
     "The model directory, under the dataset's `models/`, of a decoder trained with these inputs and settings."
+    design = [] if build is build_decoder else [f'{build.__module__}.{build.__qualname__}']
     key = json.dumps([Path(getattr(transfer_values, 'filename', '') or '').name, tokenizer.fingerprint,
-                      asdict(dcfg), asdict(tcfg)], sort_keys=True)
+                      asdict(dcfg), asdict(tcfg), *design], sort_keys=True)
     return Path(data_dir)/'models'/f'decoder-{hashlib.sha256(key.encode()).hexdigest()[:16]}'
 
 # %% ../nbs/06_training.ipynb #4b3d44e9
@@ -123,10 +127,11 @@ def trained_decoder(data_dir:Path|str|None=None, # dataset folder; `None`: `prep
                     tcfg:TrainConfig=TrainConfig(epochs=8), # training settings
                     image_model=None, # the `ImageModel` of the transfer values; `None`: `load_image_model()`
                     verbose:int=2, # Keras' `fit` verbosity when training
+                    layer:str|None=None, # transfer layer; `None`: the image model's default
                    ) -> tuple:
     "Find or train the decoder of a dataset; return the model, its tokenizer and its history."
     root = Path(data_dir) if data_dir else prepare_data()
-    tv, tokenizer = transfer_values(True, image_model, data_dir=root), dataset_tokenizer(root)
+    tv, tokenizer = transfer_values(True, image_model, data_dir=root, layer=layer), dataset_tokenizer(root)
     dcfg = DecoderConfig(tv.shape[1], tokenizer.vocab_size, state_size, embedding_size, num_layers)
     tokens = tokenizer.captions_to_tokens(mark_captions(load_records(True, root).captions))
     model, history = train_decoder(decoder_dir(root, tv, tokenizer, dcfg, tcfg), tv, tokens, tokenizer, dcfg, tcfg, verbose=verbose)
