@@ -111,10 +111,10 @@ def decoder_dir(data_dir:Path|str, # dataset folder
                 tokenizer:Tokenizer, # the vocabulary
                 dcfg:DecoderConfig, # decoder sizes
                 tcfg:TrainConfig, # training settings
-                build:Callable=build_decoder, # the function that builds the model, part of the name unless the tutorial's
+                build:Callable=build_decoder, # the function that builds the model: its name is part of the key unless the tutorial's
                ) -> Path:
     "The model directory, under the dataset's `models/`, of a decoder trained with these inputs and settings."
-    design = [] if build is build_decoder else [f'{build.__module__}.{build.__qualname__}']
+    design = [] if build is build_decoder else [build.__qualname__]  # not its module: a notebook and the library it exports agree
     key = json.dumps([Path(getattr(transfer_values, 'filename', '') or '').name, tokenizer.fingerprint,
                       asdict(dcfg), asdict(tcfg), *design], sort_keys=True)
     return Path(data_dir)/'models'/f'decoder-{hashlib.sha256(key.encode()).hexdigest()[:16]}'
