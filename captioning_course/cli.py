@@ -75,26 +75,25 @@ def cmd_tutorial(args:argparse.Namespace, # parsed options of `tutorial`
     from captioning_course.evaluation import evaluate
     from captioning_course.generation import Captioner, caption_split
     from captioning_course.training import TrainConfig, trained_decoder
-    from captioning_course.transfer import ConceptConfig, concept_image_model, load_concept_model, transfer_values, vgg16
+    from captioning_course.transfer import ConceptConfig, load_image_model, transfer_values
+    from captioning_course.data import atomic_write_json
+    verbose = 1 if sys.stdout.isatty() else 2  # a progress bar in a terminal, one line per epoch in a log
     out, t0, bar = Path(args.out), time.time(), tqdm(total=6, desc='tutorial', unit='stage')
     def stage(name): bar.set_postfix_str(name); bar.refresh()
     stage('data'); root = prepare_data(args.dataset, args.data_dir); bar.update()
     stage('image model')
-    if dataset_name(args.dataset) == 'coco': im = vgg16('imagenet')
-    else: im = concept_image_model(load_concept_model(root, ConceptConfig(epochs=args.concept_epochs))[0])
-    bar.update(); stage('transfer values')
-    tv_val = transfer_values(False, im, root); transfer_values(True, im, root); bar.update()
+    im = load_image_model(args.dataset, root, args.image_model, ConceptConfig(epochs=args.concept_epochs)); bar.update()
+    stage('transfer values'); tv_val = transfer_values(False, im, root); transfer_values(True, im, root); bar.update()
     stage('tokenizer and training')
-    decoder, tokenizer, history = trained_decoder(root, tcfg=TrainConfig(epochs=args.epochs), image_model=im, verbose=1); bar.update()
+    decoder, tokenizer, history = trained_decoder(root, tcfg=TrainConfig(epochs=args.epochs), image_model=im, verbose=verbose); bar.update()
+    save_model(out, im, decoder, tokenizer)  # before scoring: a failure from here on loses no training
     stage('captions'); cap = Captioner(im, build_one_step(decoder), tokenizer)
     ids, files, refs = load_records(False, root)
     predicted = caption_split(cap, tv_val, args.decoding); bar.update()
-    stage('metrics'); metrics = evaluate(dict(zip(ids, predicted)), root, train=False); bar.update(); bar.close()
-    save_model(out, im, decoder, tokenizer)
-    from captioning_course.data import atomic_write_json
-    atomic_write_json(out/'metrics.json', dict(metrics, dataset=str(root), decoding=args.decoding, epochs=args.epochs,
-                                               final_loss=history['loss'][-1], seconds=round(time.time() - t0, 1)))
     _samples_figure(out/'samples.png', root, files[:8], predicted[:8], refs[:8])
+    stage('metrics'); metrics = evaluate(dict(zip(ids, predicted)), root, train=False); bar.update(); bar.close()
+    atomic_write_json(out/'metrics.json', dict(metrics, dataset=str(root), image_model=im.name, decoding=args.decoding, epochs=args.epochs,
+                                               final_loss=history['loss'][-1], seconds=round(time.time() - t0, 1)))
     print(json.dumps(json.loads((out/'metrics.json').read_text()), indent=2))
     return 0
 
@@ -133,7 +132,9 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser('tutorial', help='run the whole tutorial: data to metrics'); _data_options(t)
     t.add_argument('--out', type=Path, default=Path('captioning-course-output'), help='folder for model and results')
     t.add_argument('--epochs', type=int, default=8, help='decoder training epochs')
-    t.add_argument('--concept-epochs', type=int, default=15, help='image model pre-training epochs (embedded dataset)')
+    t.add_argument('--image-model', choices=('vgg16', 'concepts'), default=None,
+                   help='vgg16 (ImageNet weights: $CAPTIONING_VGG16_WEIGHTS or a download) or concepts (pre-trained here on the captions); default: vgg16 for coco, concepts otherwise')
+    t.add_argument('--concept-epochs', type=int, default=15, help='image model pre-training epochs (--image-model concepts)')
     t.add_argument('--decoding', choices=('greedy', 'beam'), default='greedy')
     t.set_defaults(func=cmd_tutorial)
     c = sub.add_parser('caption', help='caption image files with a saved model')
@@ -149,7 +150,11 @@ def main(argv:list|None=None, # arguments; `None`: `sys.argv[1:]`
         ) -> int:
     "Run `captioning-course`; errors a user can fix print one line and exit with status 1."
     args = parser().parse_args(argv)
-    try: return args.func(args)
+    try:
+        if args.command in ('tutorial', 'evaluate'):
+            from captioning_course.evaluation import require_java
+            require_java()  # in the first second, not after the training
+        return args.func(args)
     except (OSError, ValueError, KeyError) as e:
         print(f'captioning-course: error: {e}', file=sys.stderr)
         return 1

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #242d9025
 from __future__ import annotations
-import hashlib, json, logging, os, shutil, tempfile, textwrap, urllib.error, urllib.request, zipfile
+import hashlib, importlib.abc, importlib.util, json, logging, os, shutil, sys, tempfile, textwrap, urllib.error, urllib.request, zipfile
 from collections import Counter
 from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
@@ -18,12 +18,43 @@ from PIL import Image, ImageDraw, ImageOps
 from tqdm import tqdm
 
 # %% auto #0
-__all__ = ['DATASETS', 'COCO_URL', 'COCO_FILES', 'log', 'RECORDS_VERSION', 'SHAPES', 'COLOURS', 'SIZES', 'BACKGROUNDS',
-           'TEXTURES', 'GRID', 'SYNONYMS', 'NUMBERS', 'PLURALS', 'PREFIXES', 'SURFACES', 'EMBEDDED_VERSION',
-           'dataset_name', 'default_data_dir', 'atomic_path', 'atomic_write_json', 'file_digest', 'download',
-           'safe_extract', 'maybe_download_and_extract', 'Records', 'parse_captions', 'load_records', 'load_scenes',
-           'ImageError', 'load_image', 'random_scene', 'draw_scene', 'scene_captions', 'make_image', 'write_embedded',
-           'embedded_dataset', 'show_image', 'dataset_summary', 'prepare_data']
+__all__ = ['DATASETS', 'COCO_URL', 'COCO_FILES', 'log', 'SCENES_MARKER', 'SCENES_VERSION', 'RECORDS_VERSION', 'SHAPES', 'COLOURS',
+           'SIZES', 'BACKGROUNDS', 'TEXTURES', 'GRID', 'SYNONYMS', 'NUMBERS', 'PLURALS', 'PREFIXES', 'SURFACES',
+           'EMBEDDED_VERSION', 'stderr_to', 'dataset_name', 'default_data_dir', 'atomic_path', 'atomic_write_json',
+           'file_digest', 'download', 'safe_extract', 'maybe_download_and_extract', 'Records', 'parse_captions',
+           'load_records', 'load_scenes', 'ImageError', 'load_image', 'random_scene', 'draw_scene', 'scene_captions',
+           'make_image', 'write_embedded', 'embedded_dataset', 'show_image', 'dataset_summary', 'coco_layout',
+           'prepare_data']
+
+# %% ../nbs/01_data.ipynb #1519e8fe
+@contextmanager
+def stderr_to(f, # an open file
+             ):
+    "Send file descriptor 2, which C++ libraries and subprocesses write to, to `f` for the block."
+    saved = os.dup(2)
+    try:
+        os.dup2(f.fileno(), 2)
+        yield
+    finally: os.dup2(saved, 2); os.close(saved)
+
+class _QuietTensorFlow(importlib.abc.MetaPathFinder):
+    "Load TensorFlow with its C++ start-up logs (oneDNN, CUDA stubs, `cuInit`) discarded: they bypass every logging setting."
+    def find_spec(self, name, path=None, target=None):
+        if name != 'tensorflow': return None
+        sys.meta_path.remove(self)  # once: find the real spec, then wrap its loader
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None: return spec
+        load = spec.loader.exec_module
+        def exec_module(module):
+            with open(os.devnull, 'w') as null, stderr_to(null):
+                load(module)
+                module.config.list_physical_devices('GPU')  # the CUDA probe logs on first use: have it now
+        spec.loader.exec_module = exec_module
+        return spec
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # the package is imported before TensorFlow: its later C++ messages are dropped too
+if 'tensorflow' not in sys.modules and not any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path):
+    sys.meta_path.insert(0, _QuietTensorFlow())
 
 # %% ../nbs/01_data.ipynb #7b297e54
 DATASETS = ('embedded', 'coco')
@@ -38,8 +69,9 @@ def dataset_name(dataset:str|None=None, # `'embedded'` or `'coco'`; `None` reads
 # %% ../nbs/01_data.ipynb #9dc05ab7
 def default_data_dir(dataset:str|None=None, # `'embedded'` or `'coco'`; `None` reads `CAPTIONING_DATASET`
                     ) -> Path:
-    "The folder of `dataset`: `CAPTIONING_DATA_DIR` if set, else `~/.cache/captioning_course/<dataset>`."
-    if os.environ.get('CAPTIONING_DATA_DIR'): return Path(os.environ['CAPTIONING_DATA_DIR']).expanduser()
+    "The folder of `dataset`: `CAPTIONING_DATA_DIR` for the dataset `CAPTIONING_DATASET` names, else `~/.cache/captioning_course/<dataset>`."
+    if os.environ.get('CAPTIONING_DATA_DIR') and dataset_name(dataset) == dataset_name():  # the setting names one dataset's folder
+        return Path(os.environ['CAPTIONING_DATA_DIR']).expanduser()
     return Path('~/.cache/captioning_course').expanduser()/dataset_name(dataset)
 
 # %% ../nbs/01_data.ipynb #7f6ba771
@@ -72,7 +104,8 @@ def file_digest(path:Path|str, # file to fingerprint
 
 # %% ../nbs/01_data.ipynb #2e66ac71
 COCO_URL = 'http://images.cocodataset.org/'
-COCO_FILES = ('zips/train2017.zip', 'zips/val2017.zip', 'annotations/annotations_trainval2017.zip')
+COCO_FILES = {'zips/train2017.zip': 'train2017', 'zips/val2017.zip': 'val2017',  # archive -> what it unpacks to
+              'annotations/annotations_trainval2017.zip': 'annotations/captions_val2017.json'}
 log = logging.getLogger('captioning_course')
 
 # %% ../nbs/01_data.ipynb #6c49235e
@@ -123,13 +156,15 @@ def safe_extract(archive:Path|str, # zip file
 # %% ../nbs/01_data.ipynb #f1cb7aa8
 def maybe_download_and_extract(data_dir:Path|str|None=None, # COCO's folder; `None`: `default_data_dir('coco')`
                                base_url:str=COCO_URL, # server holding `files`
-                               files:tuple=COCO_FILES, # paths below `base_url`
+                               files:dict=COCO_FILES, # path below `base_url` -> what the archive unpacks to
                               ) -> Path:
-    "Download and unpack MS-COCO 2017 into `data_dir`, skipping what is already there."
+    "Download and unpack MS-COCO 2017 into `data_dir`; what is already unpacked is used as it is, archives or not."
     root = Path(data_dir) if data_dir else default_data_dir('coco')
-    for f in files:
-        archive = download(base_url + f, root/'downloads'/Path(f).name)
-        safe_extract(archive, root)
+    for f, content in files.items():
+        archive = root/'downloads'/Path(f).name
+        if (root/f'.{archive.name}.extracted').exists(): continue
+        if (root/content).exists() and not archive.exists(): continue  # unpacked elsewhere, or its archive deleted
+        safe_extract(download(base_url + f, archive), root)
     return root
 
 # %% ../nbs/01_data.ipynb #6ea56bdf
@@ -140,6 +175,8 @@ class Records(NamedTuple):
     captions: list
 
 # %% ../nbs/01_data.ipynb #ee00875c
+SCENES_MARKER, SCENES_VERSION = 'captioning_course_scenes', 1  # set in `info` by the embedded dataset, read by nobody else
+
 def _split(train): return 'train' if train else 'val'
 
 def parse_captions(path:Path|str, # a COCO `captions_*.json` file
@@ -153,13 +190,13 @@ def parse_captions(path:Path|str, # a COCO `captions_*.json` file
     caps = {}
     for a in coco['annotations']: caps.setdefault(a['image_id'], []).append(a['caption'].strip())
     images = sorted((im for im in coco['images'] if im['id'] in caps), key=lambda im: im['id'])
-    extra = lambda im: {k: v for k, v in im.items() if k in ('objects', 'background')}
+    ours = isinstance(coco.get('info'), dict) and coco['info'].get(SCENES_MARKER) == SCENES_VERSION
     return dict(ids=[im['id'] for im in images], filenames=[im['file_name'] for im in images],
-                captions=[caps[im['id']] for im in images], scenes=[extra(im) for im in images],
-                skipped=len(coco['images']) - len(images))
+                captions=[caps[im['id']] for im in images], skipped=len(coco['images']) - len(images),
+                scenes=[dict(objects=im['objects'], background=im['background']) for im in images] if ours else None)
 
 # %% ../nbs/01_data.ipynb #85012835
-RECORDS_VERSION = 1
+RECORDS_VERSION = 2
 
 def _split_records(train, data_dir):
     root = Path(data_dir) if data_dir else default_data_dir()
@@ -186,7 +223,7 @@ def load_records(train:bool=True, # training split (`True`) or validation split
 def load_scenes(train:bool=True, # training split (`True`) or validation split
                 data_dir:Path|str|None=None, # dataset folder; `None`: `default_data_dir()`
                ) -> list:
-    "The scene of each image of the embedded dataset (its objects and background), aligned with `load_records`."
+    "The scene of each image (its objects and background), aligned with `load_records`; `None` for a dataset without scenes (COCO)."
     return _split_records(train, data_dir)['scenes']
 
 # %% ../nbs/01_data.ipynb #78f8ece2
@@ -213,7 +250,7 @@ def load_image(path:Path|str, # image file
             img = _to_rgb(ImageOps.exif_transpose(img))
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"cannot read image {path}: {e}") from e
-    if size is not None: img = img.resize(tuple(size), resample=Image.LANCZOS)
+    if size is not None: img = img.resize(tuple(size), resample=Image.BILINEAR)  # antialiased, as `tf.image.resize` in the image pipeline
     return np.asarray(img, dtype=np.float32)/255.0
 
 # %% ../nbs/01_data.ipynb #b57e6d29
@@ -381,7 +418,8 @@ def _coco_json(split, results):
     anns = [dict(id=len(results)*k + i + 1, image_id=e['id'], caption=c)
             for i, (e, caps) in enumerate(results) for k, c in enumerate(caps)]
     anns.sort(key=lambda a: a['id'])
-    return dict(info=dict(description=f'captioning_course embedded dataset, {split} split', version='1.0', year=2026),
+    return dict(info={'description': f'captioning_course embedded dataset, {split} split', 'version': '1.0', 'year': 2026,
+                      SCENES_MARKER: SCENES_VERSION},
                 licenses=[dict(id=1, name='MIT', url='https://opensource.org/licenses/MIT')],
                 images=[e for e, _ in results], annotations=anns)
 
@@ -405,7 +443,7 @@ def write_embedded(root:Path|str, # folder to write (`train2017/`, `val2017/`, `
     return root
 
 # %% ../nbs/01_data.ipynb #2a9d7c33
-EMBEDDED_VERSION = 2
+EMBEDDED_VERSION = 3
 
 def embedded_dataset(root:Path|str|None=None, # target folder; `None`: `default_data_dir('embedded')`
                      n_train:int=8000, # training images
@@ -459,12 +497,19 @@ def dataset_summary(data_dir:Path|str|None=None, # dataset folder; `None`: `defa
     return out
 
 # %% ../nbs/01_data.ipynb #45d4bb4b
+def coco_layout(root:Path|str, # a dataset folder
+               ) -> bool:
+    "Whether `root` holds both splits' images and captions in MS-COCO 2017's layout."
+    root = Path(root)
+    return all((root/'annotations'/f'captions_{s}2017.json').is_file() and (root/f'{s}2017').is_dir() for s in ('train', 'val'))
+
 def prepare_data(dataset:str|None=None, # `'embedded'` or `'coco'`; `None` reads `CAPTIONING_DATASET`
                  data_dir:Path|str|None=None, # dataset folder; `None`: the default for `dataset`
                 ) -> Path:
-    "Make sure `dataset` is on disk (drawing or downloading it) and return its folder; a given COCO-layout folder is used as is."
+    "Make sure `dataset` is on disk (drawing or downloading it) and return its folder; a folder in COCO's layout is used as it is."
     name = dataset_name(dataset)
-    if data_dir and all((Path(data_dir)/'annotations'/f'captions_{s}2017.json').exists() for s in ('train', 'val')):
-        return Path(data_dir)  # a folder already in COCO's layout is used as it is
     root = Path(data_dir) if data_dir else default_data_dir(name)
+    if (root/'embedded.json').exists():  # an embedded dataset, of any size: kept, or redrawn at that size by a newer package
+        return embedded_dataset(root, **{k: v for k, v in json.loads((root/'embedded.json').read_text()).items() if k != 'version'})
+    if coco_layout(root): return root
     return embedded_dataset(root) if name == 'embedded' else maybe_download_and_extract(root)

@@ -17,36 +17,28 @@ from pycocoevalcap.meteor.meteor import Meteor
 from pycocoevalcap.rouge.rouge import Rouge
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-from .data import COLOURS, NUMBERS, PLURALS, SHAPES, SIZES, SYNONYMS, load_records, load_scenes
+from .data import COLOURS, NUMBERS, PLURALS, SHAPES, SIZES, SYNONYMS, load_records, load_scenes, log, stderr_to
 
 # %% auto #0
-__all__ = ['METRICS', 'SHAPE_WORDS', 'COUNT_WORDS', 'PHRASE', 'ptb_tokenize', 'meteor_scorer', 'coco_scores', 'named_objects',
-           'object_recall', 'exact_match', 'object_scores', 'load_references', 'evaluate', 'scores_table']
+__all__ = ['METRICS', 'SHAPE_WORDS', 'COUNT_WORDS', 'PHRASE', 'require_java', 'ptb_tokenize', 'meteor_scorer', 'coco_scores',
+           'named_objects', 'object_recall', 'exact_match', 'object_scores', 'load_references', 'evaluate',
+           'scores_table']
 
 # %% ../nbs/07b_evaluation.ipynb #8d3dc0a4
-def _require_java():
+def require_java():
+    "Stop at once, with one line saying what to install, where Java (which the COCO metrics run on) is missing."
     if shutil.which('java') is None:
-        raise RuntimeError("pycocoevalcap's tokenizer and METEOR run on Java: install a Java runtime "
-                           "(for example OpenJDK 17) and put `java` on the PATH")
-
-# %% ../nbs/07b_evaluation.ipynb #6ff645cf
-@contextmanager
-def _stderr_to(f):
-    "Send file descriptor 2, which subprocesses inherit, to the open file `f` for the block."
-    saved = os.dup(2)
-    try:
-        os.dup2(f.fileno(), 2)
-        yield
-    finally: os.dup2(saved, 2); os.close(saved)
+        raise OSError("Java not found: pycocoevalcap's tokenizer and METEOR run on Java; install a Java runtime "
+                      "(Debian/Ubuntu: sudo apt-get install default-jre-headless; macOS: brew install openjdk) and put `java` on the PATH")
 
 # %% ../nbs/07b_evaluation.ipynb #48f2b5d5
 def ptb_tokenize(captions:dict, # {image_id: [caption, ...]}
                 ) -> dict:
     "Tokenize `captions` as the COCO evaluation does: Stanford's PTBTokenizer, lower case, no punctuation."
-    _require_java()
+    require_java()
     lines = {i: [{'caption': ' '.join(c.split())} for c in caps] for i, caps in captions.items() if caps}
     with tempfile.TemporaryFile() as err:
-        with _stderr_to(err): out = PTBTokenizer().tokenize(lines)
+        with stderr_to(err): out = PTBTokenizer().tokenize(lines)
         if {i: len(c) for i, c in out.items()} != {i: len(c) for i, c in lines.items()}:
             err.seek(0)
             raise RuntimeError(f"PTBTokenizer failed: {err.read().decode(errors='replace')[-2000:]}")
@@ -56,7 +48,7 @@ def ptb_tokenize(captions:dict, # {image_id: [caption, ...]}
 @contextmanager
 def meteor_scorer() -> Iterator[Meteor]:
     "Yield `pycocoevalcap`'s `Meteor` scorer and stop its Java process on leaving the block."
-    _require_java()
+    require_java()
     m = Meteor()
     try: yield m
     finally:
@@ -148,8 +140,7 @@ def load_references(image_ids:list, # ids of the images to score
     if missing := [i for i in image_ids if i not in pos]:
         raise KeyError(f"image ids {missing[:5]} are not in the {'training' if train else 'validation'} split")
     references = {i: records.captions[pos[i]] for i in image_ids}
-    if not all('objects' in scenes[pos[i]] for i in image_ids): return references, None
-    return references, {i: scenes[pos[i]] for i in image_ids}
+    return references, None if scenes is None else {i: scenes[pos[i]] for i in image_ids}
 
 # %% ../nbs/07b_evaluation.ipynb #bd3eea60
 def evaluate(predictions:dict, # {image_id: generated caption}
@@ -159,6 +150,7 @@ def evaluate(predictions:dict, # {image_id: generated caption}
     "All figures for `predictions`: the COCO metrics and, where the dataset has scenes, object recall."
     references, scenes = load_references(list(predictions), data_dir, train)
     corpus, _ = coco_scores(predictions, references)
+    if scenes is None: log.warning('%s has no scenes: object recall is left out, the COCO metrics are all', data_dir or 'the dataset')
     return {'images': len(predictions), **corpus, **(object_scores(predictions, scenes) if scenes else {})}
 
 # %% ../nbs/07b_evaluation.ipynb #cc4409d7

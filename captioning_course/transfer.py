@@ -21,11 +21,12 @@ from keras import layers
 from tqdm import tqdm
 
 # %% auto #0
-__all__ = ['STOPWORDS', 'CONCEPT_VERSION', 'ImageModel', 'with_policy', 'fast_precision', 'print_summary', 'vgg16',
-           'caption_words', 'image_concepts', 'concept_vocabulary', 'concept_labels', 'concept_cnn', 'concept_head',
-           'decode_image', 'image_dataset', 'ConceptConfig', 'train_concept_cnn', 'pixels_as_they_are',
-           'concept_image_model', 'concept_model_path', 'load_concept_model', 'concept_scores', 'weights_digest',
-           'transfer_fingerprint', 'process_images', 'load_image_model', 'transfer_values']
+__all__ = ['VGG16_FILE', 'VGG16_URL', 'VGG16_MD5', 'STOPWORDS', 'CONCEPT_VERSION', 'IMAGE_MODELS', 'ImageModel', 'with_policy',
+           'fast_precision', 'print_summary', 'imagenet_weights', 'vgg16', 'caption_words', 'image_concepts',
+           'concept_vocabulary', 'concept_labels', 'concept_cnn', 'concept_head', 'decode_image', 'image_dataset',
+           'ConceptConfig', 'train_concept_cnn', 'pixels_as_they_are', 'concept_image_model', 'concept_model_path',
+           'load_concept_model', 'concept_scores', 'weights_digest', 'transfer_fingerprint', 'process_images',
+           'load_image_model', 'transfer_values']
 
 # %% ../nbs/02_transfer.ipynb #64da4daa
 @dataclass
@@ -89,14 +90,32 @@ def print_summary(model:keras.Model) -> None:
     print('\n'.join(lines))
 
 # %% ../nbs/02_transfer.ipynb #4e41be5f
-def vgg16(weights:str|Path|None='imagenet', # 'imagenet', a local `.weights.h5`/`.h5` file, or `None` (random)
+VGG16_FILE = 'vgg16_weights_tf_dim_ordering_tf_kernels.h5'  # Keras' own download of VGG16's ImageNet weights (553 MB)
+VGG16_URL = 'https://storage.googleapis.com/tensorflow/keras-applications/vgg16/' + VGG16_FILE
+VGG16_MD5 = '64373286793e3c8b2b4e3219cbf3544b'
+
+def imagenet_weights() -> Path:
+    "VGG16's ImageNet weights: the file `CAPTIONING_VGG16_WEIGHTS` names, else Keras' download (kept in `~/.keras/models`)."
+    if setting := os.environ.get('CAPTIONING_VGG16_WEIGHTS'):
+        path = Path(setting).expanduser()
+        if not path.is_file(): raise FileNotFoundError(f"CAPTIONING_VGG16_WEIGHTS={setting}: no such file (it should be {VGG16_FILE}, or a .weights.h5)")
+        return path
+    try: return Path(keras.utils.get_file(VGG16_FILE, VGG16_URL, cache_subdir='models', file_hash=VGG16_MD5))
+    except Exception as e:  # Keras wraps every network failure in a plain Exception
+        raise OSError(f"cannot download VGG16's ImageNet weights ({str(e).splitlines()[0][:120]}); offline, copy {VGG16_FILE} "
+                      "from a machine with internet (Keras keeps it in ~/.keras/models) and set CAPTIONING_VGG16_WEIGHTS to its path") from None
+
+def vgg16(weights:str|Path|None='imagenet', # 'imagenet' (`imagenet_weights()`), a local `.h5`/`.weights.h5` file, or `None` (random)
           layer:str='fc2', # default transfer layer
           precision:str|None=None, # 'float32' or 'bfloat16'; `None`: `fast_precision()`
          ) -> ImageModel:
     "The tutorial's VGG16 with its classifier, fed as Keras' ImageNet weights expect."
-    local = weights not in ('imagenet', None)
-    model = keras.applications.VGG16(include_top=True, weights=None if local else weights)
-    if local: model.load_weights(str(weights))
+    path = imagenet_weights() if weights == 'imagenet' else weights
+    pixels = keras.Input((224, 224, 3), name='vgg16_input')  # named: an automatic name differs between runs, and so would the cache's fingerprint
+    model = keras.applications.VGG16(include_top=True, weights=None, input_tensor=pixels)
+    if path is not None:
+        try: model.load_weights(str(path))
+        except (OSError, ValueError) as e: raise ValueError(f"{path}: not VGG16's weights ({e})") from e
     return ImageModel(model, (224, 224), keras.applications.vgg16.preprocess_input, 'vgg16', layer, precision or fast_precision())
 
 # %% ../nbs/02_transfer.ipynb #b1f2c4ff
@@ -341,16 +360,25 @@ def _extract(image_model, layer, paths, final, batch_size, chunk_size, skip_bad)
     skipped = [f for i in range(len(starts)) if (parts/f'{i:06d}.json').exists() for f in json.loads((parts/f'{i:06d}.json').read_text())]
     if skipped: logging.getLogger('captioning_course').warning('%d unreadable images got NaN rows: %s', len(skipped), skipped[:5])
     atomic_write_json(final.with_suffix('.json'), dict(layer=layer, model=image_model.name, images=len(paths), skipped=skipped))
-    with atomic_path(final) as tmp: np.save(tmp, np.concatenate([np.load(parts/f'{i:06d}.npy') for i in range(len(starts))]))
+    with atomic_path(final) as tmp:  # chunk by chunk into a memory-mapped file: never the whole array in memory
+        out = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.float16, shape=(len(paths), dim))
+        for i, s in enumerate(starts): out[s:s + chunk_size] = np.load(parts/f'{i:06d}.npy')
+        out.flush(); del out
     shutil.rmtree(parts)
 
 # %% ../nbs/02_transfer.ipynb #3d8eec0d
+IMAGE_MODELS = ('vgg16', 'concepts')
+
 def load_image_model(dataset:str|None=None, # 'embedded' or 'coco'; `None` reads `CAPTIONING_DATASET`
                      data_dir:Path|str|None=None, # dataset folder; `None`: the default for `dataset`
+                     name:str|None=None, # 'vgg16' (ImageNet weights) or 'concepts' (pre-trained on the training captions); `None`: by dataset
+                     concepts:ConceptConfig=ConceptConfig(), # settings of the concept CNN, when it is the one
                     ) -> ImageModel:
-    "The route's image model: VGG16 with ImageNet weights for COCO, the pre-trained concept CNN otherwise."
-    if dataset_name(dataset) == 'coco': return vgg16('imagenet')
-    return concept_image_model(load_concept_model(prepare_data(dataset, data_dir))[0])
+    "The route's image model: VGG16 with ImageNet weights for COCO, the concept CNN pre-trained on the dataset otherwise."
+    name = name or ('vgg16' if dataset_name(dataset) == 'coco' else 'concepts')
+    if name not in IMAGE_MODELS: raise ValueError(f"unknown image model {name!r}: choose one of {IMAGE_MODELS}")
+    if name == 'vgg16': return vgg16('imagenet')
+    return concept_image_model(load_concept_model(prepare_data(dataset, data_dir), concepts)[0])
 
 def transfer_values(train:bool=True, # training split (`True`) or validation split
                     image_model:ImageModel|None=None, # `None`: `load_image_model()`

@@ -1,6 +1,6 @@
 """Tests of `captioning_course.data`: COCO parsing, the resumable download, safe extraction,
 the embedded dataset and `load_image`."""
-import http.server, io, json, threading, zipfile
+import http.server, io, json, shutil, threading, zipfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -138,8 +138,18 @@ def test_coco_download_and_extract_end_to_end(server, tmp_path):
     assert caps == [['a tiny image']]
     assert load_image(root/'train2017'/files[0]).shape == (4, 4, 3)
     n = len(server.requests)
+    assert n == 3
     maybe_download_and_extract(tmp_path/'coco', base_url=server.url)
     assert len(server.requests) == n  # already there: nothing downloaded again
+    for f in (root/'downloads').iterdir(): f.unlink()  # the 19 GB of archives deleted after unpacking
+    maybe_download_and_extract(root, base_url=server.url)
+    assert len(server.requests) == n
+    shared = tmp_path/'shared'  # a COCO unpacked by someone else: no archives, no marks of ours
+    for d in ('train2017', 'val2017', 'annotations'): shutil.copytree(root/d, shared/d)
+    from captioning_course.data import prepare_data
+    assert maybe_download_and_extract(shared, base_url=server.url) == prepare_data('coco', shared) == shared
+    assert len(server.requests) == n and not (shared/'downloads').exists()
+    assert load_records(False, shared).captions == [['a tiny image']]
 
 
 # --- the embedded dataset ---------------------------------------------------------------------------------
@@ -249,4 +259,24 @@ def test_prepare_data_uses_a_given_coco_layout_folder_as_it_is(tmp_path):
     assert prepare_data('embedded', root) == root
     assert len(load_records(True, root).ids) == 12  # not replaced by the default-size dataset
     write_captions(tmp_path/'mine', 'train', [1], [(1, 'one')]); write_captions(tmp_path/'mine', 'val', [2], [(2, 'two')])
+    for s in ('train', 'val'): (tmp_path/'mine'/f'{s}2017').mkdir()
     assert prepare_data('coco', tmp_path/'mine') == tmp_path/'mine'  # nothing downloaded
+    assert prepare_data('embedded', tmp_path/'mine') == tmp_path/'mine'  # a COCO-layout folder is read as COCO, whatever the route
+
+
+def test_data_dir_setting_names_the_chosen_datasets_folder(monkeypatch, tmp_path):
+    from captioning_course.data import default_data_dir
+    monkeypatch.setenv('CAPTIONING_DATASET', 'coco'); monkeypatch.setenv('CAPTIONING_DATA_DIR', str(tmp_path/'coco'))
+    assert default_data_dir() == default_data_dir('coco') == tmp_path/'coco'
+    assert default_data_dir('embedded') != tmp_path/'coco'  # the embedded dataset never lands in the COCO folder
+
+
+def test_scene_fields_are_read_only_behind_the_embedded_datasets_marker(tmp_path):
+    ann = dict(info={'description': 'an export with extra fields'}, licenses=[],
+               images=[dict(id=7, file_name='000000000007.jpg', width=4, height=4, objects=['a tag'], background='sky')],
+               annotations=[dict(id=1, image_id=7, caption='a dog', objects='extra annotation field')])
+    atomic_write_json(tmp_path/'annotations'/'captions_train2017.json', ann)
+    assert load_records(True, tmp_path).captions == [['a dog']]  # extra fields on images and annotations are ignored
+    assert load_scenes(True, tmp_path) is None
+    root = embedded_dataset(tmp_path/'e', n_train=4, n_val=2)
+    assert [set(s) for s in load_scenes(False, root)] == [{'objects', 'background'}]*2

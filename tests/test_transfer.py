@@ -141,3 +141,13 @@ def test_truncated_jpeg_is_named_and_skipping_keeps_rows_aligned(tiny, model_fil
     assert np.linalg.norm(rest - ref) < 0.05*np.linalg.norm(ref)
     meta = json.loads(next((tmp_path/'cache').glob('*.json')).read_text())
     assert meta['skipped'] == [str(files[4])]
+
+
+def test_vgg16_fingerprint_is_the_same_whatever_was_built_before(tmp_path):
+    from captioning_course.transfer import transfer_fingerprint
+    paths = [tmp_path/'a.jpg']
+    first = vgg16(None, precision='float32')
+    keras.Input((3,)); keras.Input((4,))  # models built in between take the automatic names
+    second = vgg16(None, precision='float32')
+    second.model.set_weights(first.model.get_weights())
+    assert transfer_fingerprint(first, 'fc2', paths) == transfer_fingerprint(second, 'fc2', paths)
