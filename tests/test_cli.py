@@ -63,3 +63,15 @@ def test_console_script_is_installed():
     assert res.returncode == 0 and 'tutorial' in res.stdout
     res = subprocess.run([exe, 'caption', '/nonexistent.jpg', '--model', '/nonexistent'], capture_output=True, text=True, timeout=120)
     assert res.returncode == 1 and 'no such image file' in res.stderr
+
+
+def test_a_failure_while_scoring_keeps_the_saved_model(run, tmp_path, monkeypatch, capsys):
+    import captioning_course.evaluation as evaluation
+    data, _ = run
+    def broken(*args, **kwargs): raise OSError('METEOR crashed')
+    monkeypatch.setattr(evaluation, 'evaluate', broken)
+    out = tmp_path/'out'
+    assert main(['tutorial', '--data-dir', str(data), '--out', str(out), '--epochs', '2', '--concept-epochs', '2']) == 1
+    assert 'METEOR crashed' in capsys.readouterr().err
+    assert {'decoder.keras', 'vocabulary.json', 'model.json', 'samples.png'} <= {p.name for p in out.iterdir()}
+    assert main(['caption', str(data/'val2017'/load_records(False, data).filenames[0]), '--model', str(out)]) == 0

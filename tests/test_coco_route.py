@@ -1,6 +1,6 @@
 """The tutorial's own route, offline: a COCO-layout folder of real photographs, VGG16 from a local weights file,
 and the command line on it, with no network access."""
-import json, os, subprocess, sys, time
+import json, os, re, subprocess, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +72,7 @@ def coco_run(coco_fixture, vgg16_weights, tmp_path_factory):
     status, stdout, err, _ = run_cli('tutorial', '--dataset', 'coco', '--data-dir', coco_fixture, '--out', out,
                                      '--epochs', '2', env=env, timeout=1200)
     assert status == 0, err[-3000:]
-    return out, env, err
+    return out, env, stdout + err
 
 
 def test_coco_tutorial_scores_the_captioned_validation_images_only(coco_run, coco_fixture):
@@ -82,6 +82,7 @@ def test_coco_tutorial_scores_the_captioned_validation_images_only(coco_run, coc
     assert 'object recall' not in m and 0 <= m['BLEU-4'] <= 1
     assert (out/'samples.png').stat().st_size > 10_000 and not (out/'image_model.keras').exists()
     for noise in ('I0000', 'E0000', 'oneDNN', 'cuInit', 'cudart'): assert noise not in log, noise
+    assert len(re.findall(r'^Epoch \d+/2$', log, re.M)) == 2 and '━' not in log  # not a terminal: one line per epoch, no bars
 
 
 @pytest.fixture(scope='module')
