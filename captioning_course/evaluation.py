@@ -150,7 +150,7 @@ def evaluate(predictions:dict, # {image_id: generated caption}
     "All figures for `predictions`: the COCO metrics and, where the dataset has scenes, object recall."
     references, scenes = load_references(list(predictions), data_dir, train)
     corpus, _ = coco_scores(predictions, references)
-    if scenes is None: log.warning('%s has no scenes: object recall is left out, the COCO metrics are all', data_dir or 'the dataset')
+    if scenes is None: log.warning('%s has no scenes: object recall and exact match are left out, the COCO metrics are not', data_dir or 'the dataset')
     return {'images': len(predictions), **corpus, **(object_scores(predictions, scenes) if scenes else {})}
 
 # %% ../nbs/07b_evaluation.ipynb #cc4409d7

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 NBS = sorted((Path(__file__).parent.parent/'nbs').glob('*.ipynb'))
-TF_LOG = re.compile(r'^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ |absl::InitializeLog|oneDNN|cuInit|cudart_stub|cuda_platform|'
+TF_LOG = re.compile(r'^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ |absl::InitializeLog|oneDNN|cuInit|cudart_stub|cuda_platform|'
                     r'To enable the following instructions|WARNING:tensorflow:', re.M)
 
 
