@@ -202,6 +202,7 @@ def make_vgg16_weights(path) -> Path:
     "A random-weights VGG16 in the legacy HDF5 layout of Keras' `vgg16_weights_tf_dim_ordering_tf_kernels.h5`."
     path = Path(path)
     if path.exists(): return path
+    import captioning_course  # first: it quiets TensorFlow's C++ start-up logs
     import h5py, keras
     from keras.src.legacy.saving.legacy_h5_format import save_weights_to_hdf5_group
     keras.utils.set_random_seed(0)
