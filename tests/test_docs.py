@@ -41,8 +41,8 @@ CHAPTERS = chapters()
 
 def symbols(page):
     "Public exported symbols whose docs entry lives on `page`, as (name, anchor)."
-    return [(name, url.split('#')[1]) for mod in modidx['syms'].values() for name, (url, _) in mod.items()
-            if url.split('#')[0] == page and not name.rsplit('.', 1)[1].startswith('_')]
+    return [(name, url.split('#')[1]) for modname, mod in modidx['syms'].items() for name, (url, _) in mod.items()
+            if url.split('#')[0] == page and not any(part.startswith('_') for part in name[len(modname) + 1:].split('.'))]
 
 
 @pytest.fixture(scope='module')

@@ -81,7 +81,7 @@ def test_tokenizer_and_misuse():
 
 def test_missing_java_is_named(monkeypatch, tmp_path):
     monkeypatch.setenv('PATH', str(tmp_path))
-    with pytest.raises(RuntimeError, match='install a Java runtime'): coco_scores(PREDS, REFS)
+    with pytest.raises(OSError, match='Java not found.*install a Java runtime'): coco_scores(PREDS, REFS)
 
 
 def obj(colour, shape, size='small'): return dict(shape=shape, colour=colour, size=size, row=0, col=0)
