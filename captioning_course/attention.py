@@ -7,18 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import load_records, prepare_data  # first: the package quiets TensorFlow's C++ logs
-from .decoder import OneStep
-from .generation import Captioner
-from .tokenizer import mark_captions
-from .training import TrainConfig, dataset_tokenizer, decoder_dir, train_decoder
-from .transfer import ImageModel, load_image_model, transfer_values
-
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 from keras import layers
+
+from .data import load_records, prepare_data
+from .decoder import OneStep
+from .generation import Captioner
+from .tokenizer import mark_captions
+from .training import TrainConfig, dataset_tokenizer, decoder_dir, train_decoder
+from .transfer import ImageModel, load_image_model, transfer_values
 
 # %% auto #0
 __all__ = ['FEATURE_LAYERS', 'AttentionConfig', 'build_attention_decoder', 'build_attention_step', 'AttentionCaptioner',

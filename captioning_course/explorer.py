@@ -8,14 +8,14 @@ import html, io
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import ImageError, load_image, load_records, prepare_data  # first: the package quiets TensorFlow's C++ logs
-from .generation import beam_search, greedy_tokens, sample_tokens
-
 import ipywidgets as widgets
 import numpy as np
 import tensorflow as tf
 from fastcore.basics import patch
 from matplotlib.figure import Figure
+
+from .data import ImageError, load_image, load_records, prepare_data
+from .generation import beam_search, greedy_tokens, sample_tokens
 
 # %% auto #0
 __all__ = ['METHODS', 'image_transfer_values', 'caption_tokens', 'word_probabilities', 'top_words', 'Step', 'CaptionSteps',

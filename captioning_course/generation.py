@@ -7,14 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import load_image, load_records, prepare_data  # first: the package quiets TensorFlow's C++ logs
-from .decoder import OneStep
-from .tokenizer import Tokenizer
-from .transfer import ImageModel
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
+
+from .data import load_image, load_records, prepare_data
+from .decoder import OneStep
+from .tokenizer import Tokenizer
+from .transfer import ImageModel
 
 # %% auto #0
 __all__ = ['tutorial_caption', 'Captioner', 'decode', 'greedy_tokens', 'caption_files', 'generate_caption',

@@ -4,9 +4,10 @@
 
 # %% ../nbs/04_generator.ipynb #b215fe4b
 from __future__ import annotations
-from .data import log  # first: the package quiets TensorFlow's C++ logs
 import numpy as np
 import tensorflow as tf
+
+from .data import log
 
 # %% auto #0
 __all__ = ['MODES', 'caption_pairs', 'readable_images', 'pair_stream', 'batch_dataset', 'steps_per_epoch']

@@ -9,15 +9,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from .data import atomic_path, atomic_write_json, load_records, prepare_data  # first: the package quiets TensorFlow's C++ logs
-from .decoder import DecoderConfig, build_decoder
-from .generator import batch_dataset, steps_per_epoch
-from .tokenizer import Tokenizer, check_fingerprint, flatten, mark_captions
-from .transfer import transfer_values
 import keras
 import numpy as np
 import tensorflow as tf
 from filelock import FileLock
+
+from .data import atomic_path, atomic_write_json, load_records, prepare_data
+from .decoder import DecoderConfig, build_decoder
+from .generator import batch_dataset, steps_per_epoch
+from .tokenizer import Tokenizer, check_fingerprint, flatten, mark_captions
+from .transfer import transfer_values
 
 # %% auto #0
 __all__ = ['dataset_tokenizer', 'masked_loss', 'TrainConfig', 'ResumableCheckpoint', 'train_decoder', 'decoder_dir',
