@@ -20,9 +20,9 @@ from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 from .data import COLOURS, NUMBERS, PLURALS, SHAPES, SIZES, SYNONYMS, load_records, load_scenes, log, stderr_to
 
 # %% auto #0
-__all__ = ['METRICS', 'SHAPE_WORDS', 'COUNT_WORDS', 'PHRASE', 'require_java', 'ptb_tokenize', 'meteor_scorer', 'coco_scores',
-           'named_objects', 'object_recall', 'exact_match', 'object_scores', 'load_references', 'evaluate',
-           'scores_table']
+__all__ = ['METRICS', 'SHAPE_WORDS', 'COUNT_WORDS', 'PHRASE', 'require_java', 'ptb_tokenize', 'meteor_scorer', 'coco_scores_many',
+           'coco_scores', 'named_objects', 'object_recall', 'exact_match', 'object_scores', 'load_references',
+           'evaluate_many', 'evaluate', 'scores_table']
 
 # %% ../nbs/07b_evaluation.ipynb #8d3dc0a4
 def require_java():
@@ -57,27 +57,50 @@ def meteor_scorer() -> Iterator[Meteor]:
         for f in (p.stdin, p.stdout, p.stderr): f.close()
         m.lock = threading.Lock()  # a scorer that failed may still hold the old lock, which `__del__` takes again
 
-# %% ../nbs/07b_evaluation.ipynb #2490a4bf
+# %% ../nbs/07b_evaluation.ipynb #7d8695c0
 METRICS = ('BLEU-1', 'BLEU-2', 'BLEU-3', 'BLEU-4', 'METEOR', 'ROUGE-L', 'CIDEr')
 
+def _system(name): return '' if name is None else f'system {name!r}: '  # `None` names the one system of `coco_scores`
+
+def _check_systems(systems):
+    if not systems: raise ValueError("no systems to score")
+    if bad := [n for n, p in systems.items() if not isinstance(p, dict)]:
+        raise TypeError(f"{_system(bad[0])}predictions are a dict {{image_id: caption}}, not a {type(systems[bad[0]]).__name__}")
+
+def coco_scores_many(systems:dict, # {name: {image_id: generated caption}}; systems may caption different images
+                     references:dict, # {image_id: [true caption, ...]}, for every image of every system
+                    ) -> dict:
+    "`coco_scores` of each system, as `{name: (corpus, per_image)}`, with one Java start for the tokenizer and one for METEOR."
+    _check_systems(systems)
+    for name, predictions in systems.items():
+        if not predictions: raise ValueError(f"{_system(name)}no predictions to score")
+        if missing := [i for i in predictions if not references.get(i)]:
+            raise KeyError(f"{_system(name)}no reference captions for image ids {missing[:5]}")
+        if bad := [i for i, c in predictions.items() if not isinstance(c, str)]:
+            raise TypeError(f"{_system(name)}a prediction is one caption string; image ids {bad[:5]} have something else")
+    # one tokenizer run: the references under ('ref', image_id), the k-th system's captions under (k, image_id)
+    tokens = ptb_tokenize({**{('ref', i): references[i] for p in systems.values() for i in p},
+                           **{(k, i): [c] for k, p in enumerate(systems.values()) for i, c in p.items()}})
+    pairs = {name: ({i: tokens['ref', i] for i in p}, {i: tokens[k, i] for i in p})
+             for k, (name, p) in enumerate(systems.items())}
+    with meteor_scorer() as m: meteors = {name: m.compute_score(gts, res) for name, (gts, res) in pairs.items()}
+    out = {}
+    for name, (gts, res) in pairs.items():
+        bleu, bleus = Bleu(4).compute_score(gts, res, verbose=0)
+        meteor, by_image = meteors[name]
+        rouge, rouges = Rouge().compute_score(gts, res)
+        cider, ciders = Cider().compute_score(gts, res)
+        corpus = dict(zip(METRICS, map(float, [*bleu, meteor, rouge, cider])))
+        columns = [*bleus, by_image, rouges, ciders]
+        out[name] = corpus, {i: {k: float(col[j]) for k, col in zip(METRICS, columns)} for j, i in enumerate(gts)}
+    return out
+
+# %% ../nbs/07b_evaluation.ipynb #2490a4bf
 def coco_scores(predictions:dict, # {image_id: generated caption}
                 references:dict, # {image_id: [true caption, ...]}, for every image of `predictions`
                ) -> tuple[dict, dict]:
     "Score `predictions` with BLEU-1..4, METEOR, ROUGE-L and CIDEr: corpus scores, and scores per image."
-    if not predictions: raise ValueError("no predictions to score")
-    if missing := [i for i in predictions if not references.get(i)]:
-        raise KeyError(f"no reference captions for image ids {missing[:5]}")
-    if bad := [i for i, c in predictions.items() if not isinstance(c, str)]:
-        raise TypeError(f"a prediction is one caption string; image ids {bad[:5]} have something else")
-    gts = ptb_tokenize({i: references[i] for i in predictions})
-    res = ptb_tokenize({i: [c] for i, c in predictions.items()})
-    bleu, bleus = Bleu(4).compute_score(gts, res, verbose=0)
-    with meteor_scorer() as m: meteor, meteors = m.compute_score(gts, res)
-    rouge, rouges = Rouge().compute_score(gts, res)
-    cider, ciders = Cider().compute_score(gts, res)
-    corpus = dict(zip(METRICS, map(float, [*bleu, meteor, rouge, cider])))
-    columns = [*bleus, meteors, rouges, ciders]
-    return corpus, {i: {k: float(col[j]) for k, col in zip(METRICS, columns)} for j, i in enumerate(gts)}
+    return coco_scores_many({None: predictions}, references)[None]
 
 # %% ../nbs/07b_evaluation.ipynb #94d3d561
 def _alternatives(words): return '|'.join(sorted(map(re.escape, words), key=len, reverse=True))  # longest first
@@ -142,16 +165,30 @@ def load_references(image_ids:list, # ids of the images to score
     references = {i: records.captions[pos[i]] for i in image_ids}
     return references, None if scenes is None else {i: scenes[pos[i]] for i in image_ids}
 
+# %% ../nbs/07b_evaluation.ipynb #65a202c1
+def evaluate_many(systems:dict, # {name: {image_id: generated caption}}
+                  data_dir:Path|str|None=None, # dataset folder; `None`: `default_data_dir()`
+                  train:bool=False, # the images are from the training split (`True`) or the validation split
+                 ) -> dict:
+    "`evaluate` of each system, as `{name: figures}`, the COCO metrics of all of them scored by one `coco_scores_many`."
+    _check_systems(systems)
+    try: references, scenes = load_references(list(dict.fromkeys(i for p in systems.values() for i in p)), data_dir, train)
+    except KeyError:
+        for name, p in systems.items():  # say which system has images outside the split
+            try: load_references(list(p), data_dir, train)
+            except KeyError as e: raise KeyError(f"{_system(name)}{e.args[0]}") from None
+        raise
+    scores = coco_scores_many(systems, references)
+    if scenes is None: log.warning('%s has no scenes: object recall and exact match are left out, the COCO metrics are not', data_dir or 'the dataset')
+    return {name: {'images': len(p), **scores[name][0], **(object_scores(p, scenes) if scenes else {})} for name, p in systems.items()}
+
 # %% ../nbs/07b_evaluation.ipynb #bd3eea60
 def evaluate(predictions:dict, # {image_id: generated caption}
              data_dir:Path|str|None=None, # dataset folder; `None`: `default_data_dir()`
              train:bool=False, # the images are from the training split (`True`) or the validation split
             ) -> dict:
     "All figures for `predictions`: the COCO metrics and, where the dataset has scenes, object recall."
-    references, scenes = load_references(list(predictions), data_dir, train)
-    corpus, _ = coco_scores(predictions, references)
-    if scenes is None: log.warning('%s has no scenes: object recall and exact match are left out, the COCO metrics are not', data_dir or 'the dataset')
-    return {'images': len(predictions), **corpus, **(object_scores(predictions, scenes) if scenes else {})}
+    return evaluate_many({None: predictions}, data_dir, train)[None]
 
 # %% ../nbs/07b_evaluation.ipynb #cc4409d7
 def scores_table(rows:dict, # {name: figures}, e.g. from `evaluate`

@@ -1,6 +1,7 @@
 """Tests of `captioning_course.evaluation`: the same numbers as `pycocoevalcap` called by hand, no Java process left
-behind, object recall on hand-written captions and scenes, and `evaluate` on both data routes."""
-import os
+behind, many systems scored at once as each alone with two Java starts, object recall on hand-written captions and
+scenes, and `evaluate` and `evaluate_many` on both data routes."""
+import os, subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -12,9 +13,10 @@ from pycocoevalcap.rouge.rouge import Rouge
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
 from captioning_course.data import atomic_write_json, embedded_dataset, load_records, load_scenes
-from captioning_course.evaluation import (METRICS, coco_scores, evaluate, exact_match, load_references,
-                                          meteor_scorer, named_objects, object_recall, object_scores, ptb_tokenize,
-                                          scores_table)
+from captioning_course.data import log
+from captioning_course.evaluation import (METRICS, coco_scores, coco_scores_many, evaluate, evaluate_many, exact_match,
+                                          load_references, meteor_scorer, named_objects, object_recall, object_scores,
+                                          ptb_tokenize, scores_table)
 
 REFS = {7: ['a small red circle', 'there is a little red circle', 'a red disc on a grey background'],
         8: ['a big blue star and a green cross', 'a green cross to the right of a blue star'],
@@ -79,6 +81,47 @@ def test_tokenizer_and_misuse():
     assert per_image[7]['METEOR'] == 0 and per_image[8]['BLEU-1'] == pytest.approx(1)
 
 
+SYSTEMS = {'preds': PREDS, 'circles': {i: 'a red circle' for i in REFS},
+           'two images': {11: 'a purple diamond', 8: 'a blue star and a green cross'}}
+
+
+def java_starts(monkeypatch):
+    "A list that gets the command of every process started through `subprocess.Popen` from now on."
+    started = []
+    class Counting(subprocess.Popen):
+        def __init__(self, args, *a, **kw): started.append(args); super().__init__(args, *a, **kw)
+    monkeypatch.setattr(subprocess, 'Popen', Counting)
+    return started
+
+
+def n_java(started): return sum(isinstance(a, list) and a[0] == 'java' for a in started)
+
+
+def test_many_systems_score_as_each_alone_with_two_java_starts(monkeypatch, scores):
+    started = java_starts(monkeypatch)
+    many = coco_scores_many(SYSTEMS, REFS)
+    assert n_java(started) == 2  # one tokenizer run, one METEOR process, for three systems
+    started.clear()
+    alone = {name: coco_scores(p, REFS) for name, p in SYSTEMS.items() if name != 'preds'}
+    assert n_java(started) == 2 * 2  # two per system, one at a time
+    assert many == {'preds': scores, **alone}  # bit for bit
+    assert list(many) == list(SYSTEMS) and list(many['two images'][1]) == [11, 8]
+
+
+def test_many_systems_errors_name_the_system(monkeypatch):
+    started = java_starts(monkeypatch)
+    with pytest.raises(ValueError, match='no systems to score'): coco_scores_many({}, REFS)
+    with pytest.raises(TypeError, match='system 7: predictions are a dict'): coco_scores_many(PREDS, REFS)
+    with pytest.raises(ValueError, match="system 'empty': no predictions"): coco_scores_many({'ok': PREDS, 'empty': {}}, REFS)
+    with pytest.raises(KeyError, match=r"system 'beam': no reference captions for image ids \[5\]"):
+        coco_scores_many({'ok': PREDS, 'beam': {7: 'a', 5: 'b'}}, REFS)
+    with pytest.raises(TypeError, match="system 'lists': a prediction is one caption string"):
+        coco_scores_many({'ok': PREDS, 'lists': {7: ['a red circle']}}, REFS)
+    assert n_java(started) == 0  # every system is checked before Java starts
+    with pytest.raises(KeyError) as e: coco_scores({5: 'a'}, REFS)
+    assert 'system' not in str(e.value)  # the one system of `coco_scores` has no name
+
+
 def test_missing_java_is_named(monkeypatch, tmp_path):
     monkeypatch.setenv('PATH', str(tmp_path))
     with pytest.raises(OSError, match='Java not found.*install a Java runtime'): coco_scores(PREDS, REFS)
@@ -131,6 +174,22 @@ def test_coco_route_has_no_object_recall(tmp_path, scores):
     with pytest.raises(KeyError, match=r'image ids \[3\] are not in the validation split'): evaluate({3: 'a'}, tmp_path)
 
 
+def test_evaluate_many_is_evaluate_of_each_warning_once(tmp_path, monkeypatch):
+    atomic_write_json(tmp_path/'annotations'/'captions_val2017.json', dict(
+        images=[dict(id=i, file_name=f'{i:012d}.jpg', width=8, height=8) for i in REFS],
+        annotations=[dict(id=10*i + k, image_id=i, caption=c) for i, caps in REFS.items() for k, c in enumerate(caps)]))
+    warnings = []
+    monkeypatch.setattr(log, 'warning', lambda *a, **kw: warnings.append(a))
+    many = evaluate_many(SYSTEMS, tmp_path)
+    assert len(warnings) == 1 and 'no scenes' in warnings[0][0]  # once, not once per system
+    assert list(many) == list(SYSTEMS) and many['two images'] == evaluate(SYSTEMS['two images'], tmp_path)
+    assert {k: many['preds'][k] for k in METRICS} == coco_scores(PREDS, REFS)[0] and many['preds']['images'] == 4
+    assert many['two images']['images'] == 2 and list(many['two images']) == ['images', *METRICS]
+    with pytest.raises(KeyError, match=r"system 'beam': image ids \[3\] are not in the validation split"):
+        evaluate_many({'ok': PREDS, 'beam': {7: 'a', 3: 'b'}}, tmp_path)
+    with pytest.raises(TypeError, match="system 'x': predictions are a dict"): evaluate_many({'x': ['a']}, tmp_path)
+
+
 def test_embedded_route_has_object_recall(tmp_path):
     root = embedded_dataset(tmp_path/'e', n_train=6, n_val=8, seed=5)
     ids, _, captions = load_records(False, root)
@@ -141,6 +200,10 @@ def test_embedded_route_has_object_recall(tmp_path):
     assert set(figures) >= {'images', *METRICS, 'object recall', 'exact match'}
     train_ids = load_records(True, root).ids
     assert evaluate({train_ids[0]: 'a red circle'}, root, train=True)['images'] == 1
+    systems = {'truth': {i: caps[0] for i, caps in zip(ids, captions)}, 'fixed': {i: 'a red circle' for i in ids[2:]}}
+    many = evaluate_many(systems, root)
+    assert many == {'truth': figures, 'fixed': evaluate(systems['fixed'], root)}
+    assert many['fixed']['images'] == len(ids) - 2 and many['fixed']['object recall'] < 1
 
 
 def test_scores_table():
