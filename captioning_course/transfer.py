@@ -6,7 +6,7 @@
 from __future__ import annotations
 import hashlib, json, logging, os, re, shutil
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -51,8 +51,7 @@ class ImageModel:
         "A compiled forward pass to `layer`, made once and reused: pixels `(B, H, W, 3)` -> values `(B, ...)`."
         layer = layer or self.layer
         if layer not in self._fns:
-            net = self if self.precision == 'float32' else ImageModel(with_policy(self.model, 'mixed_bfloat16'), self.img_size,
-                                                                      self.preprocess, self.name, self.layer)
+            net = self if self.precision == 'float32' else replace(self, model=with_policy(self.model, 'mixed_bfloat16'), _fns={})
             tmodel = net.transfer_model(layer)
             self._fns[layer] = tf.function(lambda x: tf.cast(tmodel(x, training=False), tf.float32), reduce_retracing=True)
         return self._fns[layer]
@@ -60,6 +59,25 @@ class ImageModel:
     def transfer_values_size(self, layer:str|None=None) -> int:
         "Number of transfer values per image at `layer`."
         return int(np.prod(self.model.get_layer(layer or self.layer).output.shape[1:]))
+
+    def at(self, layer:str|None=None, # the transfer layer; `None`: this one's
+           precision:str|None=None, # 'float32' or 'bfloat16'; `None`: this one's
+          ) -> ImageModel:
+        "The same image model (network, input, preprocessing, name, precision) read at `layer`."
+        layer, precision = layer or self.layer, precision or self.precision
+        return replace(self, layer=layer, precision=precision, _fns=self._fns if precision == self.precision else {})
+
+    def values_of(self, images, # image files (paths or file-like objects), or pixels `(N, H, W, 3)`, RGB in [0, 255]
+                  batch_size:int=64, # images per forward pass
+                 ) -> np.ndarray:
+        "Transfer values `(N, D)` float32 of `images` at `self.layer`, flattened; files are read at the model's input size."
+        h, w = self.img_size
+        out = []
+        for i in range(0, len(images), batch_size):
+            batch = images[i:i + batch_size]
+            pixels = batch if isinstance(batch, np.ndarray) else np.stack([load_image(f, size=(w, h)) for f in batch])*255.0
+            out.append(self.predict_fn()(tf.constant(pixels, tf.float32)).numpy().reshape(len(pixels), -1))
+        return np.concatenate(out) if out else np.zeros((0, self.transfer_values_size()), np.float32)
 
 # %% ../nbs/02_transfer.ipynb #cfcc74f0
 def with_policy(model:keras.Model, # a Functional model
@@ -310,8 +328,9 @@ def transfer_fingerprint(image_model:ImageModel, layer:str, paths:list) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 # %% ../nbs/02_transfer.ipynb #e9461f51
-def _chunk_values(predict, dim, paths, img_size, batch_size, skip_bad):
+def _chunk_values(image_model, dim, paths, batch_size, skip_bad):
     "Transfer values `(len(paths), D)` of one chunk, and the files that could not be read."
+    img_size, predict = image_model.img_size, image_model.predict_fn()
     try: return np.concatenate([predict(b).numpy() for b in image_dataset(paths, img_size, batch_size)]), []
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.UnknownError): pass
     rows, bad = [], []
@@ -320,10 +339,8 @@ def _chunk_values(predict, dim, paths, img_size, batch_size, skip_bad):
         except ImageError:
             if not skip_bad: raise
             bad.append(str(p)); rows.append(None)
-    good = np.stack([r for r in rows if r is not None]) if len(bad) < len(paths) else None
-    vals = np.concatenate([predict(good[i:i+batch_size]).numpy() for i in range(0, len(good), batch_size)]) if good is not None else None
     out = np.full((len(paths), dim), np.nan, np.float32)
-    if vals is not None: out[[i for i, r in enumerate(rows) if r is not None]] = vals.reshape(len(vals), -1)
+    if len(bad) < len(paths): out[[i for i, r in enumerate(rows) if r is not None]] = image_model.values_of(np.stack([r for r in rows if r is not None]), batch_size)
     return out, bad
 
 # %% ../nbs/02_transfer.ipynb #7fac0fca
@@ -345,15 +362,15 @@ def process_images(image_model:ImageModel, # network, input size and preprocessi
 
 # %% ../nbs/02_transfer.ipynb #9196e05b
 def _extract(image_model, layer, paths, final, batch_size, chunk_size, skip_bad):
-    parts, predict = final.with_suffix('.parts'), image_model.predict_fn(layer)
-    dim = image_model.transfer_values_size(layer)
+    parts, image_model = final.with_suffix('.parts'), image_model.at(layer)
+    dim = image_model.transfer_values_size()
     parts.mkdir(parents=True, exist_ok=True)
     starts = range(0, len(paths), chunk_size)
     with tqdm(total=len(paths), desc=final.stem[:40], unit='img') as bar:
         for i, s in enumerate(starts):
             part = parts/f'{i:06d}.npy'
             if not part.exists():
-                vals, bad = _chunk_values(predict, dim, paths[s:s+chunk_size], image_model.img_size, batch_size, skip_bad)
+                vals, bad = _chunk_values(image_model, dim, paths[s:s+chunk_size], batch_size, skip_bad)
                 if bad: atomic_write_json(part.with_suffix('.json'), bad)
                 with atomic_path(part) as tmp: np.save(tmp, vals.reshape(len(vals), -1).astype(np.float16))
             bar.update(min(chunk_size, len(paths) - s))
@@ -373,12 +390,16 @@ def load_image_model(dataset:str|None=None, # 'embedded' or 'coco'; `None` reads
                      data_dir:Path|str|None=None, # dataset folder; `None`: the default for `dataset`
                      name:str|None=None, # 'vgg16' (ImageNet weights) or 'concepts' (pre-trained on the training captions); `None`: by dataset
                      concepts:ConceptConfig=ConceptConfig(), # settings of the concept CNN, when it is the one
+                     layer:str|None=None, # the transfer layer; `None`: the model's default
+                     saved:Path|str|None=None, # a concept CNN saved as `.keras` (a captioner's folder has one): no dataset needed
                     ) -> ImageModel:
     "The route's image model: VGG16 with ImageNet weights for COCO, the concept CNN pre-trained on the dataset otherwise."
     name = name or ('vgg16' if dataset_name(dataset) == 'coco' else 'concepts')
     if name not in IMAGE_MODELS: raise ValueError(f"unknown image model {name!r}: choose one of {IMAGE_MODELS}")
-    if name == 'vgg16': return vgg16('imagenet')
-    return concept_image_model(load_concept_model(prepare_data(dataset, data_dir), concepts)[0])
+    if name == 'vgg16': im = vgg16('imagenet')
+    elif saved is not None: im = concept_image_model(keras.models.load_model(saved))
+    else: im = concept_image_model(load_concept_model(prepare_data(dataset, data_dir), concepts)[0])
+    return im.at(layer)
 
 def transfer_values(train:bool=True, # training split (`True`) or validation split
                     image_model:ImageModel|None=None, # `None`: `load_image_model()`
