@@ -10,7 +10,7 @@ import tensorflow as tf
 from .data import log
 
 # %% auto #0
-__all__ = ['MODES', 'caption_pairs', 'readable_images', 'pair_stream', 'batch_dataset', 'steps_per_epoch']
+__all__ = ['MODES', 'caption_pairs', 'readable_images', 'pair_stream', 'steps_per_epoch', 'batch_dataset']
 
 # %% ../nbs/04_generator.ipynb #a19b737a
 def caption_pairs(tokens:list, # one list of token sequences per image (`Tokenizer.captions_to_tokens`)
@@ -45,19 +45,28 @@ def readable_images(transfer_values, # (images, features) array, possibly float1
 MODES = ('random', 'all')
 
 def pair_stream(images:list, # image of each pair, as listed by `caption_pairs`
-                mode:str='random', # `'random'`: random image, random caption, forever; `'all'`: each pair once
-                seed:int=0, # same seed, same pairs
+                mode:str='random', # `'random'`: random images, a random caption of each; `'all'`: each pair once
+                seed:int=0, # same seed and epoch, same pairs
+                epoch=0, # the epoch (an int, or an int64 tensor inside a pipeline)
+                draws:int|None=None, # pairs drawn in mode `'random'`; `None`: as many as there are pairs
                ) -> tf.data.Dataset:
-    "Stream pair numbers: drawn as the tutorial did (`'random'`), or every pair once per pass (`'all'`)."
+    "The pair numbers of one epoch: drawn as the tutorial did (`'random'`), or every pair once in a shuffled order (`'all'`)."
     if mode not in MODES: raise ValueError(f"unknown mode {mode!r}: choose one of {MODES}")
+    key = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])  # stateless: the global seed plays no part
     if mode == 'all':
-        return tf.data.Dataset.range(len(images)).shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+        return tf.data.Dataset.from_tensor_slices(tf.random.experimental.stateless_shuffle(tf.range(len(images), dtype=tf.int64), key))
     _, first, count = np.unique(np.asarray(images), return_index=True, return_counts=True)  # each image's run of pairs
     first, count = tf.constant(first, tf.int64), tf.constant(count, tf.int64)
-    def pick(r):  # two random numbers: the first picks an image, the second one of its captions
-        image = r[0] % len(first)
-        return first[image] + r[1] % count[image]
-    return tf.data.Dataset.random(seed=seed).batch(2).map(pick)
+    r = tf.random.stateless_uniform((draws or len(images), 2), key, minval=None, maxval=None, dtype=tf.int64)  # full-range integers
+    image = tf.math.floormod(r[:, 0], len(first))  # the first number picks an image, the second one of its captions
+    return tf.data.Dataset.from_tensor_slices(tf.gather(first, image) + tf.math.floormod(r[:, 1], tf.gather(count, image)))
+
+# %% ../nbs/04_generator.ipynb #331aec01
+def steps_per_epoch(tokens:list, # one list of token sequences per image
+                    batch_size:int=384, # pairs per batch
+                   ) -> int:
+    "Count the batches of one epoch: the number of captions divided by `batch_size`, as the tutorial did (at least 1)."
+    return max(1, int(sum(len(caps) for caps in tokens) / batch_size))
 
 # %% ../nbs/04_generator.ipynb #1c4bf5e9
 def _model_batch(transfer_values, images, tokens):
@@ -71,10 +80,12 @@ def _model_batch(transfer_values, images, tokens):
 def batch_dataset(transfer_values, # (images, features) array; an all-NaN row marks an unreadable image
                   tokens:list, # one list of token sequences per image (`Tokenizer.captions_to_tokens`)
                   batch_size:int=384, # pairs per batch
-                  mode:str='random', # `'random'`: the tutorial's endless random batches; `'all'`: each pair once
+                  mode:str='random', # `'random'`: the tutorial's random batches; `'all'`: each pair once an epoch
                   seed:int=0, # same seed, same batches
+                  epoch:int=0, # the first epoch served
+                  epochs:int|None=None, # epochs served; `None`: endless in mode `'random'`, one in mode `'all'`
                  ) -> tf.data.Dataset:
-    "Serve `({'transfer_values_input', 'decoder_input'}, target)` batches, padded with 0 to each batch's longest."
+    "Serve `({'transfer_values_input', 'decoder_input'}, target)` batches, padded with 0 to each batch's longest; epoch `e`'s depend on `seed` and `e` alone."
     if len(transfer_values) != len(tokens):
         raise ValueError(f"{len(transfer_values)} rows of transfer values, but tokens for {len(tokens)} images")
     keep = readable_images(transfer_values)
@@ -84,13 +95,12 @@ def batch_dataset(transfer_values, # (images, features) array; an all-NaN row ma
     if not seqs: raise ValueError("there are no image-caption pairs to make batches of")
     ragged = tf.RaggedTensor.from_row_lengths(np.concatenate(seqs).astype(np.int32), [len(s) for s in seqs])
     image_of = tf.constant(np.asarray(images), tf.int64)
-    ds = pair_stream(images, mode, seed).map(lambda p: (image_of[p], ragged[p]))
-    ds = ds.padded_batch(batch_size, drop_remainder=(mode == 'random'))  # 0 after each caption's end
+    draws = steps_per_epoch(tokens, batch_size)*batch_size  # mode 'random': the tutorial's epoch, in pairs
+    def one_epoch(e):
+        pairs = pair_stream(images, mode, seed, e, draws).map(lambda p: (image_of[p], ragged[p]))
+        return pairs.padded_batch(batch_size)  # 0 after each caption's end
+    epochs = epochs or (None if mode == 'random' else 1)
+    per_epoch = draws//batch_size if mode == 'random' else -(-len(seqs)//batch_size)
+    ds = tf.data.Dataset.range(epoch, epoch + (epochs or 2**62)).flat_map(one_epoch)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(epochs*per_epoch if epochs else tf.data.INFINITE_CARDINALITY))  # for Keras' progress
     return ds.map(lambda i, t: _model_batch(transfer_values, i, t)).prefetch(tf.data.AUTOTUNE)
-
-# %% ../nbs/04_generator.ipynb #331aec01
-def steps_per_epoch(tokens:list, # one list of token sequences per image
-                    batch_size:int=384, # pairs per batch
-                   ) -> int:
-    "Count the batches of one epoch: the number of captions divided by `batch_size`, as the tutorial did (at least 1)."
-    return max(1, int(sum(len(caps) for caps in tokens) / batch_size))

@@ -1,5 +1,5 @@
-"""Tests of `captioning_course.decoder` and `captioning_course.training`: the parameter count, the one-step model,
-resuming after SIGKILL, a foreign vocabulary, and MirroredStrategy over two logical CPUs."""
+"""Tests of `captioning_course.training`: a run killed with SIGKILL resumes to the very model an uninterrupted run
+ends with, a foreign vocabulary is refused, and MirroredStrategy over two logical CPUs trains."""
 import json, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 
@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from captioning_course.decoder import DecoderConfig, build_decoder, build_one_step, decoder_param_count
+from captioning_course.decoder import DecoderConfig
 from captioning_course.tokenizer import Tokenizer, flatten, mark_captions
 from captioning_course.training import TrainConfig, train_decoder
 
@@ -19,26 +19,6 @@ def small_problem():
     tok = Tokenizer().fit(flatten(mark_captions(CAPTIONS)))
     tv = np.random.default_rng(0).normal(size=(40, 12)).astype('float32')
     return tv, tok.captions_to_tokens(mark_captions(CAPTIONS)), tok
-
-
-def test_parameter_count_at_the_tutorials_configuration():
-    cfg = DecoderConfig()  # 4096 transfer values, 10,000 words, state 512, embedding 128, 3 GRUs
-    by_formula = (4096*512 + 512) + 10000*128 + 3*(128*512 + 512*512 + 2*512) + 2*3*(512*512 + 512*512 + 2*512) + (512*10000 + 10000)
-    assert decoder_param_count(cfg) == by_formula == 12_645_648
-    assert build_decoder(cfg).count_params() == by_formula
-
-
-def test_one_step_model_reproduces_the_full_model_token_by_token():
-    keras.utils.set_random_seed(1)
-    model = build_decoder(DecoderConfig(20, 30, 16, 8, 2))
-    one = build_one_step(model)
-    tv = np.random.default_rng(2).normal(size=(3, 20)).astype('float32')
-    tokens = np.random.default_rng(3).integers(1, 30, size=(3, 6)).astype('int32')
-    full = np.asarray(model({'transfer_values_input': tv, 'decoder_input': tokens}))
-    states = [one.initial_state(tv)]*one.num_layers
-    for t in range(tokens.shape[1]):
-        logits, *states = one.step([keras.ops.convert_to_tensor(tokens[:, t:t+1]), *states])
-        np.testing.assert_allclose(np.asarray(logits)[:, 0], full[:, t], atol=1e-5)
 
 
 TRAIN = textwrap.dedent("""
@@ -71,6 +51,11 @@ def test_training_killed_with_sigkill_resumes_from_its_last_checkpoint(tmp_path)
     assert len(history['loss']) == done + 2  # the epochs before the kill, then two more
     assert json.loads(state.read_text())['epoch'] == done + 2
     assert model.optimizer.iterations.numpy() > saved.optimizer.iterations.numpy() > 0  # the optimizer resumed too
+    keras.utils.set_random_seed(123)  # whatever the global seed, the same first weights and the same batches
+    whole, whole_history = train_decoder(tmp_path/'whole', tv, tokens, tok, DecoderConfig(12, tok.vocab_size, 16, 8, 2),
+                                         TrainConfig(epochs=done + 2, batch_size=8), verbose=0)
+    np.testing.assert_allclose(history['loss'], whole_history['loss'], rtol=1e-5)  # it resumes to where an uninterrupted run ends
+    for a, b in zip(model.weights, whole.weights): np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
 
 
 def test_a_different_vocabulary_is_refused(tmp_path):
