@@ -5,24 +5,17 @@
 # %% ../nbs/08e_attention.ipynb #a37dfa22
 from __future__ import annotations
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
-import tensorflow as tf
 from keras import layers
 
-from .data import load_records, prepare_data
-from .decoder import OneStep
-from .generation import Captioner
-from .tokenizer import mark_captions
-from .training import TrainConfig, dataset_tokenizer, decoder_dir, train_decoder
-from .transfer import ImageModel, load_image_model, transfer_values
+from .decoder import Design, OneStep
 
 # %% auto #0
-__all__ = ['FEATURE_LAYERS', 'AttentionConfig', 'build_attention_decoder', 'build_attention_step', 'AttentionCaptioner',
-           'trained_attention_decoder', 'attention_captioner', 'greedy_attention', 'show_attention']
+__all__ = ['FEATURE_LAYERS', 'ATTENTION', 'AttentionConfig', 'build_attention_decoder', 'build_attention_step',
+           'attention_config', 'show_attention']
 
 # %% ../nbs/08e_attention.ipynb #fadbbee5
 FEATURE_LAYERS = dict(concepts='feature_map', vgg16='block5_pool')  # the last convolutional block of each image model
@@ -59,7 +52,7 @@ def build_attention_decoder(cfg:AttentionConfig=AttentionConfig(), # sizes
 # %% ../nbs/08e_attention.ipynb #b5bd5c8d
 def build_attention_step(decoder:keras.Model, # a model from `build_attention_decoder`
                         ) -> OneStep:
-    "Initial and one-step models: transfer values -> [keys, state]; [token, keys, states] -> [logits, weights, states]."
+    "Initial and one-step models: transfer values -> [keys, state]; [token, keys, states] -> [logits, states, weights]."
     grus = [l for l in decoder.layers if l.name.startswith('decoder_gru')]
     initial = keras.Model(decoder.get_layer('transfer_values_input').output,
                           [decoder.get_layer('attention_keys').output, decoder.get_layer('decoder_transfer_map').output],
@@ -75,74 +68,19 @@ def build_attention_step(decoder:keras.Model, # a model from `build_attention_de
     # the layer's own weights, softmax(x . keys): Keras loses track of `return_attention_scores` outputs of a layer already called without
     weights = keras.ops.softmax(keras.ops.matmul(x, keras.ops.transpose(keys, (0, 2, 1))), axis=-1)  # (B, 1, R)
     x = decoder.get_layer('attention_combine')(keras.ops.concatenate([x, context], axis=-1))
-    step = keras.Model([token, keys, *states], [decoder.get_layer('decoder_output')(x), weights, *new_states], name='attention_step')
-    return OneStep(initial, step, len(grus))
+    step = keras.Model([token, keys, *states], [decoder.get_layer('decoder_output')(x), *new_states, weights], name='attention_step')
+    return OneStep(initial, step, len(grus), constants=1, extras=('attention',))
 
-# %% ../nbs/08e_attention.ipynb #1f8b42be
-class AttentionCaptioner(Captioner):
-    "A `Captioner` for attention decoders; after every `step`, `last_attention` holds the weights `(B, regions)`."
-    def __post_init__(self):
-        self._step = tf.function(lambda tok, keys, states: self.one.step([tok, keys, *states]), reduce_retracing=True)
-        self.feature_shape = tuple(self.image_model.model.get_layer(self.image_model.layer).output.shape[1:3])  # (h, w) of the regions
-        self.last_attention = None
+# %% ../nbs/08e_attention.ipynb #e845b771
+def attention_config(shape:tuple, # (height, width, channels) of the feature map
+                     num_words:int, # vocabulary size, padding included
+                     **sizes, # `state_size`, `embedding_size`, `num_layers`
+                    ) -> AttentionConfig:
+    "The attention decoder's configuration for a feature map of `shape`."
+    return AttentionConfig(tuple(shape), num_words, **sizes)
 
-    def start(self, transfer_values:np.ndarray) -> tuple:
-        "First tokens `(B, 1)` and the states `[keys, state_1, ..., state_L]` for transfer values `(B, D)`."
-        keys, s = self.one.initial_state(tf.constant(transfer_values, tf.float32))
-        return tf.fill((len(transfer_values), 1), self.tokenizer.token_start), [keys] + [s]*self.one.num_layers
-
-    def step(self, tok, states:list) -> tuple:
-        "Scores `(B, 1, V)` and the states after one more token; the attention weights go to `last_attention`."
-        logits, weights, *new = self._step(tok, states[0], states[1:])
-        self.last_attention = weights.numpy()[:, 0]
-        return (logits, states[0], *new)
-
-# %% ../nbs/08e_attention.ipynb #0c4d12ad
-def trained_attention_decoder(data_dir:Path|str|None=None, # dataset folder; `None`: `prepare_data()`
-                              state_size:int=128, # GRU units and attention size
-                              embedding_size:int=128, # word vector size
-                              num_layers:int=3, # GRU layers
-                              tcfg:TrainConfig=TrainConfig(epochs=6, batch_size=128), # training settings
-                              image_model:ImageModel|None=None, # `None`: `load_image_model()`
-                              verbose:int=2, # Keras' `fit` verbosity when training
-                             ) -> tuple:
-    "Find or train the attention decoder of a dataset; return the model, its tokenizer and its history."
-    root = Path(data_dir) if data_dir else prepare_data()
-    image_model = image_model or load_image_model(data_dir=root)
-    layer = FEATURE_LAYERS[image_model.name]
-    tv, tokenizer = transfer_values(True, image_model, root, layer=layer), dataset_tokenizer(root)
-    cfg = AttentionConfig(tuple(image_model.model.get_layer(layer).output.shape[1:]), tokenizer.vocab_size,
-                          state_size, embedding_size, num_layers)
-    tokens = tokenizer.captions_to_tokens(mark_captions(load_records(True, root).captions))
-    model_dir = decoder_dir(root, tv, tokenizer, cfg, tcfg, build=build_attention_decoder)
-    model, history = train_decoder(model_dir, tv, tokens, tokenizer, cfg, tcfg, verbose=verbose, build=build_attention_decoder)
-    return model, tokenizer, history
-
-# %% ../nbs/08e_attention.ipynb #6e30358f
-def attention_captioner(data_dir:Path|str|None=None, # dataset folder; `None`: `prepare_data()`
-                        **kwargs, # passed on to `trained_attention_decoder`
-                       ) -> AttentionCaptioner:
-    "The dataset's trained attention decoder, ready to caption: image model at its last convolutional block."
-    root = Path(data_dir) if data_dir else prepare_data()
-    im = kwargs.pop('image_model', None) or load_image_model(data_dir=root)
-    model, tokenizer, _ = trained_attention_decoder(root, image_model=im, **kwargs)
-    im = ImageModel(im.model, im.img_size, im.preprocess, im.name, FEATURE_LAYERS[im.name], im.precision)
-    return AttentionCaptioner(im, build_attention_step(model), tokenizer)
-
-# %% ../nbs/08e_attention.ipynb #6bbc2b7c
-def greedy_attention(cap:AttentionCaptioner, # an attention captioner
-                     transfer_values:np.ndarray, # (D,) transfer values of one image
-                    ) -> tuple:
-    "Greedy caption tokens of one image and the attention weights `(tokens, regions)` of each word."
-    tok, states = cap.start(transfer_values[None])
-    tokens, weights = [], []
-    for _ in range(cap.max_tokens):
-        logits, *states = cap.step(tok, states)
-        nxt = int(np.argmax(logits[0, 0]))
-        if nxt == cap.tokenizer.token_end: break
-        tokens.append(nxt); weights.append(cap.last_attention[0])
-        tok = tf.constant([[nxt]], tf.int32)
-    return tokens, np.array(weights).reshape(len(tokens), -1)
+ATTENTION = Design('attention', build_attention_decoder, build_attention_step, attention_config, 'captioning_course.attention',
+                   layer=FEATURE_LAYERS, sizes=dict(state_size=128), training=dict(epochs=6, batch_size=128))
 
 # %% ../nbs/08e_attention.ipynb #2f83ae64
 def show_attention(image:np.ndarray, # (H, W, 3) RGB in [0, 1]

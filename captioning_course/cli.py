@@ -11,7 +11,7 @@ from .data import (DATASETS, ImageError, dataset_name, dataset_summary, load_ima
                                     prepare_data)
 
 # %% auto #0
-__all__ = ['cmd_data', 'save_model', 'load_captioner', 'cmd_tutorial', 'cmd_caption', 'cmd_evaluate', 'parser', 'main']
+__all__ = ['DECODERS', 'IMAGE_MODELS', 'cmd_data', 'cmd_tutorial', 'cmd_caption', 'cmd_evaluate', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #93ffcc3b
 def cmd_data(args:argparse.Namespace, # parsed `--dataset` and `--data-dir`
@@ -20,40 +20,6 @@ def cmd_data(args:argparse.Namespace, # parsed `--dataset` and `--data-dir`
     root = prepare_data(args.dataset, args.data_dir)
     print(json.dumps(dict(dataset=dataset_name(args.dataset), path=str(root), **dataset_summary(root)), indent=2))
     return 0
-
-# %% ../nbs/90_cli.ipynb #3c8c9170
-def save_model(out:Path, # the model folder
-               image_model, # an `ImageModel`
-               decoder, # the trained decoder (training model)
-               tokenizer, # its vocabulary
-              ) -> Path:
-    "Save image model, decoder and vocabulary into `out`, tied together by `model.json`."
-    from captioning_course.data import atomic_path, atomic_write_json
-    out.mkdir(parents=True, exist_ok=True)
-    if image_model.name != 'vgg16':
-        with atomic_path(out/'image_model.keras') as tmp: image_model.model.save(tmp)
-    with atomic_path(out/'decoder.keras') as tmp: decoder.save(tmp)
-    tokenizer.save(out/'vocabulary.json')
-    atomic_write_json(out/'model.json', dict(image_model=image_model.name, layer=image_model.layer,
-                                             vocabulary=tokenizer.fingerprint))
-    return out
-
-# %% ../nbs/90_cli.ipynb #d9d2becc
-def load_captioner(model_dir:Path|str, # a folder written by `save_model`
-                  ):
-    "Load a saved model as a `Captioner`; a vocabulary that does not belong to the decoder is refused."
-    import keras
-    from captioning_course.decoder import build_one_step
-    from captioning_course.generation import Captioner
-    from captioning_course.tokenizer import Tokenizer, check_fingerprint
-    from captioning_course.transfer import concept_image_model, vgg16
-    d = Path(model_dir)
-    if not (d/'model.json').exists(): raise FileNotFoundError(f"{d/'model.json'} not found: is {d} a model folder from `captioning-course tutorial`?")
-    meta, tokenizer = json.loads((d/'model.json').read_text()), Tokenizer.load(d/'vocabulary.json')
-    check_fingerprint(meta['vocabulary'], tokenizer.fingerprint, d/'vocabulary.json')
-    im = vgg16('imagenet', meta['layer']) if meta['image_model'] == 'vgg16' else \
-         concept_image_model(keras.models.load_model(d/'image_model.keras'), meta['layer'])
-    return Captioner(im, build_one_step(keras.models.load_model(d/'decoder.keras')), tokenizer)
 
 # %% ../nbs/90_cli.ipynb #d3eadf04
 def _samples_figure(path, root, filenames, predicted, references, n=8):
@@ -71,7 +37,7 @@ def cmd_tutorial(args:argparse.Namespace, # parsed options of `tutorial`
                 ) -> int:
     "Run the course end to end and write model, `metrics.json` and `samples.png` to `--out`."
     from tqdm import tqdm
-    from captioning_course.decoder import build_one_step
+    from captioning_course.decoder import DESIGNS
     from captioning_course.evaluation import evaluate
     from captioning_course.generation import Captioner, caption_split
     from captioning_course.training import TrainConfig, trained_decoder
@@ -83,16 +49,20 @@ def cmd_tutorial(args:argparse.Namespace, # parsed options of `tutorial`
     stage('data'); root = prepare_data(args.dataset, args.data_dir); bar.update()
     stage('image model')
     im = load_image_model(args.dataset, root, args.image_model, ConceptConfig(epochs=args.concept_epochs)); bar.update()
+    design = DESIGNS[args.decoder]
+    im = im.at(design.transfer_layer(im))  # the layer this decoder reads: VGG16's fc2, or a convolutional block for attention
     stage('transfer values'); tv_val = transfer_values(False, im, root); transfer_values(True, im, root); bar.update()
     stage('tokenizer and training')
-    decoder, tokenizer, history = trained_decoder(root, tcfg=TrainConfig(epochs=args.epochs), image_model=im, verbose=verbose); bar.update()
-    save_model(out, im, decoder, tokenizer)  # before scoring: a failure from here on loses no training
-    stage('captions'); cap = Captioner(im, build_one_step(decoder), tokenizer)
+    tcfg = TrainConfig(**(design.training | ({'epochs': args.epochs} if args.epochs else {})))
+    decoder, tokenizer, history = trained_decoder(root, design, tcfg, image_model=im, verbose=verbose); bar.update()
+    cap = Captioner(im, decoder, tokenizer, design)
+    cap.save(out)  # before scoring: a failure from here on loses no training
+    stage('captions')
     ids, files, refs = load_records(False, root)
     predicted = caption_split(cap, tv_val, args.decoding); bar.update()
     _samples_figure(out/'samples.png', root, files[:8], predicted[:8], refs[:8])
     stage('metrics'); metrics = evaluate(dict(zip(ids, predicted)), root, train=False); bar.update(); bar.close()
-    atomic_write_json(out/'metrics.json', dict(metrics, dataset=str(root), image_model=im.name, decoding=args.decoding, epochs=args.epochs,
+    atomic_write_json(out/'metrics.json', dict(metrics, dataset=str(root), image_model=im.name, decoder=design.name, decoding=args.decoding, epochs=tcfg.epochs,
                                                final_loss=history['loss'][-1], seconds=round(time.time() - t0, 1)))
     print(json.dumps(json.loads((out/'metrics.json').read_text()), indent=2))
     return 0
@@ -104,7 +74,7 @@ def cmd_caption(args:argparse.Namespace, # parsed `images` and `--model`
     for p in args.images:
         if not Path(p).is_file(): raise FileNotFoundError(f'{p}: no such image file')
         load_image(p)  # a file that is not an image fails here, with its name
-    from captioning_course.generation import caption_files
+    from captioning_course.generation import caption_files, load_captioner
     for p, c in zip(args.images, caption_files(load_captioner(args.model), args.images)): print(f'{p}\t{c}')
     return 0
 
@@ -112,7 +82,7 @@ def cmd_evaluate(args:argparse.Namespace, # parsed `--model`, `--dataset`, `--da
                 ) -> int:
     "Caption the validation split with a saved model and print its metrics."
     from captioning_course.evaluation import evaluate
-    from captioning_course.generation import caption_split
+    from captioning_course.generation import caption_split, load_captioner
     from captioning_course.transfer import transfer_values
     cap, root = load_captioner(args.model), prepare_data(args.dataset, args.data_dir)
     predicted = caption_split(cap, transfer_values(False, cap.image_model, root), args.decoding)
@@ -120,6 +90,9 @@ def cmd_evaluate(args:argparse.Namespace, # parsed `--model`, `--dataset`, `--da
     return 0
 
 # %% ../nbs/90_cli.ipynb #f2c92b3b
+DECODERS = ('tutorial', 'attention') # the library's decoder designs, by name (`captioning_course.decoder.DESIGNS`)
+IMAGE_MODELS = ('vgg16', 'concepts') # as `captioning_course.transfer.IMAGE_MODELS`: the heavy modules load only when a subcommand runs
+
 def _data_options(p):
     p.add_argument('--dataset', choices=DATASETS, default=None, help='default: $CAPTIONING_DATASET or embedded')
     p.add_argument('--data-dir', type=Path, default=None, help='default: $CAPTIONING_DATA_DIR or ~/.cache/captioning_course/<dataset>')
@@ -131,8 +104,10 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser('data', help='make or find the dataset and print its summary'); _data_options(d); d.set_defaults(func=cmd_data)
     t = sub.add_parser('tutorial', help='run the whole tutorial: data to metrics'); _data_options(t)
     t.add_argument('--out', type=Path, default=Path('captioning-course-output'), help='folder for model and results')
-    t.add_argument('--epochs', type=int, default=8, help='decoder training epochs')
-    t.add_argument('--image-model', choices=('vgg16', 'concepts'), default=None,
+    t.add_argument('--decoder', choices=DECODERS, default='tutorial',
+                   help="tutorial (the tutorial's GRU decoder) or attention (attends to the image's regions at every word)")
+    t.add_argument('--epochs', type=int, default=None, help="decoder training epochs; default: the decoder's (tutorial 8, attention 6)")
+    t.add_argument('--image-model', choices=IMAGE_MODELS, default=None,
                    help='vgg16 (ImageNet weights: $CAPTIONING_VGG16_WEIGHTS or a download) or concepts (pre-trained here on the captions); default: vgg16 for coco, concepts otherwise')
     t.add_argument('--concept-epochs', type=int, default=15, help='image model pre-training epochs (--image-model concepts)')
     t.add_argument('--decoding', choices=('greedy', 'beam'), default='greedy')
@@ -154,6 +129,7 @@ def main(argv:list|None=None, # arguments; `None`: `sys.argv[1:]`
         if args.command in ('tutorial', 'evaluate'):
             from captioning_course.evaluation import require_java
             require_java()  # in the first second, not after the training
+        if args.command in ('tutorial', 'caption', 'evaluate'): import captioning_course.attention  # makes the attention design known
         return args.func(args)
     except (OSError, ValueError, KeyError) as e:
         print(f'captioning-course: error: {e}', file=sys.stderr)

@@ -4,14 +4,16 @@
 
 # %% ../nbs/05_decoder.ipynb #e5a3db73
 from __future__ import annotations
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, asdict, field
+from typing import Callable
 
 import keras
 import numpy as np
 from keras import layers
 
 # %% auto #0
-__all__ = ['DecoderConfig', 'decoder_layers', 'build_decoder', 'decoder_param_count', 'OneStep', 'build_one_step']
+__all__ = ['DESIGNS', 'TUTORIAL', 'DecoderConfig', 'decoder_layers', 'build_decoder', 'decoder_param_count', 'OneStep',
+           'build_one_step', 'Design', 'decoder_config']
 
 # %% ../nbs/05_decoder.ipynb #f786f50f
 @dataclass
@@ -35,12 +37,15 @@ def decoder_layers(cfg:DecoderConfig, # sizes
 
 # %% ../nbs/05_decoder.ipynb #40b38b3a
 def build_decoder(cfg:DecoderConfig=DecoderConfig(), # sizes
+                  mapping_layers:int=1, # Dense layers from the transfer values to the initial state (the tutorial: 1)
                  ) -> keras.Model:
     "The tutorial's decoder: transfer values -> initial GRU state; tokens -> next-token logits `(B, T, num_words)`."
     lay = decoder_layers(cfg)
     transfer_values_input = keras.Input((cfg.transfer_values_size,), name='transfer_values_input')
     decoder_input = keras.Input((None,), dtype='int32', name='decoder_input')
-    state = lay['transfer_map'](transfer_values_input)
+    x = transfer_values_input
+    for i in range(mapping_layers - 1): x = layers.Dense(cfg.state_size, activation='relu', name=f'decoder_map{i+1}')(x)
+    state = lay['transfer_map'](x)
     x = lay['embedding'](decoder_input)
     for gru in lay['grus']: x, _ = gru(x, initial_state=state)
     inputs = dict(transfer_values_input=transfer_values_input, decoder_input=decoder_input)
@@ -48,19 +53,22 @@ def build_decoder(cfg:DecoderConfig=DecoderConfig(), # sizes
 
 # %% ../nbs/05_decoder.ipynb #386dd354
 def decoder_param_count(cfg:DecoderConfig, # sizes
+                        mapping_layers:int=1, # as for `build_decoder`
                        ) -> int:
-    "Parameters of `build_decoder(cfg)`, from the layer formulas."
+    "Parameters of `build_decoder(cfg, mapping_layers)`, from the layer formulas."
     d, u, e, v = cfg.transfer_values_size, cfg.state_size, cfg.embedding_size, cfg.num_words
     gru = lambda n: 3*(n*u + u*u + 2*u)
-    return (d*u + u) + v*e + gru(e) + (cfg.num_layers - 1)*gru(u) + (u*v + v)
+    return (d*u + u) + (mapping_layers - 1)*(u*u + u) + v*e + gru(e) + (cfg.num_layers - 1)*gru(u) + (u*v + v)
 
 # %% ../nbs/05_decoder.ipynb #41e95ec1
 @dataclass
 class OneStep:
     "The decoder cut for generation: the initial state from an image, then one token at a time."
-    initial_state: keras.Model # transfer values -> state `(B, state_size)`
-    step: keras.Model # [token (B, 1), state_1, ..., state_L] -> [logits (B, 1, V), state_1, ..., state_L]
+    initial_state: keras.Model # transfer values -> [*constants,] state `(B, state_size)`
+    step: keras.Model # [token (B, 1), *constants, state_1, ..., state_L] -> [logits (B, 1, V), state_1, ..., state_L, *extras]
     num_layers: int # GRU layers, hence states to carry
+    constants: int = 0 # tensors of `initial_state` that every step reads and none changes
+    extras: tuple = () # names of what `step` returns after the states, e.g. `('attention',)`
 
 # %% ../nbs/05_decoder.ipynb #884e3a6e
 def build_one_step(decoder:keras.Model, # a model from `build_decoder`, or any with the same layer names
@@ -77,3 +85,40 @@ def build_one_step(decoder:keras.Model, # a model from `build_decoder`, or any w
         new_states.append(h)
     step = keras.Model([token, *states], [decoder.get_layer('decoder_output')(x), *new_states], name='decoder_step')
     return OneStep(initial, step, len(grus))
+
+# %% ../nbs/05_decoder.ipynb #a05859d5
+DESIGNS = {} # every `Design` made, by name
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    "A decoder design as a value: its name, how to build it and cut it for generation, and what it reads."
+    name: str # keys its checkpoint folders and saved models; the command line's `--decoder`
+    build: Callable # config -> uncompiled training model with inputs `transfer_values_input`, `decoder_input`
+    one_step: Callable # training model -> `OneStep`
+    config: Callable # (shape of one image's transfer values, vocabulary size, **sizes) -> the config `build` takes
+    module: str = '__main__' # the module that makes it: `load_captioner` imports it to find the design by name
+    layer: dict = field(default_factory=dict) # image model name -> the transfer layer it reads; absent: the model's own
+    sizes: dict = field(default_factory=dict) # default keyword arguments of `config`
+    training: dict = field(default_factory=dict) # default `TrainConfig` settings
+
+    def __post_init__(self):
+        if (old := DESIGNS.get(self.name)) is not None and old.module != self.module:
+            raise ValueError(f"a decoder design named {self.name!r} comes from {old.module} already: give this one another name")
+        DESIGNS[self.name] = self
+
+    def transfer_layer(self, image_model) -> str:
+        "The layer of `image_model` this design reads."
+        return self.layer.get(image_model.name, image_model.layer)
+
+    def __repr__(self): return f'Design({self.name!r})'
+
+# %% ../nbs/05_decoder.ipynb #a961a999
+def decoder_config(shape:tuple, # shape of one image's transfer values
+                   num_words:int, # vocabulary size, padding included
+                   **sizes, # `state_size`, `embedding_size`, `num_layers`
+                  ) -> DecoderConfig:
+    "The tutorial decoder's configuration for transfer values of `shape`, flattened."
+    return DecoderConfig(int(np.prod(shape)), num_words, **sizes)
+
+TUTORIAL = Design('tutorial', build_decoder, build_one_step, decoder_config, 'captioning_course.decoder',
+                  sizes=dict(state_size=256), training=dict(epochs=8))  # the sizes this course trains on a laptop

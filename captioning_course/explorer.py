@@ -10,41 +10,37 @@ from pathlib import Path
 
 import ipywidgets as widgets
 import numpy as np
-import tensorflow as tf
 from fastcore.basics import patch
 from matplotlib.figure import Figure
 
 from .data import ImageError, load_image, load_records, prepare_data
-from .generation import beam_search, greedy_tokens, sample_tokens
+from .transfer import load_image_model
+from .decoder import DESIGNS
+from .generation import Follow, decode, decode_steps, decoding, trained_captioner
 
 # %% auto #0
-__all__ = ['METHODS', 'image_transfer_values', 'caption_tokens', 'word_probabilities', 'top_words', 'Step', 'CaptionSteps',
-           'draw_image', 'draw_top_words', 'step_figure', 'figure_png', 'image_png', 'chart_png', 'CaptionExplorer']
-
-# %% ../nbs/09_explorer.ipynb #7eec93f5
-def image_transfer_values(cap, # a captioner: `image_model`, `start`, `step`, `tokenizer`, `max_tokens`
-                          image, # an image file: a path, or a file-like object holding its bytes
-                         ) -> np.ndarray:
-    "Transfer values `(1, D)` of one image for `cap`'s image model."
-    h, w = cap.image_model.img_size
-    pixels = load_image(image, size=(w, h))[None]*255.0  # the image models take RGB in [0, 255]
-    return cap.image_model.predict_fn()(tf.constant(pixels, tf.float32)).numpy().reshape(1, -1)  # a feature map, flattened
+__all__ = ['METHODS', 'menu_rule', 'caption_tokens', 'word_probabilities', 'top_words', 'Step', 'CaptionSteps', 'draw_image',
+           'draw_top_words', 'step_figure', 'figure_png', 'image_png', 'chart_png', 'CaptionExplorer',
+           'design_captioners']
 
 # %% ../nbs/09_explorer.ipynb #55b7ac4f
-METHODS = dict(greedy='greedy', beam='beam search', sample='sampling')
+METHODS = dict(greedy='greedy', beam='beam search', sample='sampling') # the menu's labels of the generation chapter's `DECODINGS`
 
-def caption_tokens(cap, # a captioner: `image_model`, `start`, `step`, `tokenizer`, `max_tokens`
+def menu_rule(method:str='greedy', # 'greedy', 'beam' or 'sample'
+              temperature:float=1.0, # sampling temperature
+              seed:int=0, # sampling seed
+              beam_width:int=3, # beams kept by beam search
+             ):
+    "The generation chapter's rule for a decoding method, with the settings of the menu that apply to it."
+    return decoding(method, **dict(sample=dict(temperature=temperature, seed=seed), beam=dict(k=beam_width)).get(method, {}))
+
+def caption_tokens(cap, # a `Captioner`
                    transfer_values:np.ndarray, # (1, D) transfer values of one image
                    method:str='greedy', # 'greedy', 'beam' or 'sample'
-                   temperature:float=1.0, # sampling temperature
-                   seed:int=0, # sampling seed
-                   beam_width:int=3, # beams kept by beam search
+                   **settings, # `temperature`, `seed`, `beam_width`, as for `menu_rule`
                   ) -> list:
     "Caption tokens of one image by `method`, without the markers."
-    if method not in METHODS: raise ValueError(f"unknown decoding method {method!r}: choose one of {list(METHODS)}")
-    if method == 'greedy': return greedy_tokens(cap, transfer_values)[0]
-    if method == 'sample': return sample_tokens(cap, transfer_values, temperature, seed)[0]
-    return beam_search(cap, transfer_values, k=beam_width)[0][0][0]
+    return decode(cap, transfer_values, menu_rule(method, **settings))[0]
 
 # %% ../nbs/09_explorer.ipynb #eca02a2b
 def word_probabilities(logits, # (..., V) scores of every word
@@ -76,51 +72,35 @@ class Step:
     attention: np.ndarray|None = None # (regions,) attention weights, when the decoder has attention
 
 # %% ../nbs/09_explorer.ipynb #2892e1b2
-def _attention(cap):
-    "The attention weights of the one image just stepped, `(regions,)`, or `None`."
-    a = getattr(cap, 'last_attention', None)
-    return None if a is None else np.asarray(a, np.float32).reshape(len(a), -1)[0]
-
 class CaptionSteps:
-    "Decode one image's caption a word at a time with `cap`'s one-step decoder, keeping every `Step`."
-    def __init__(self, cap, # a captioner: `image_model`, `start`, `step`, `tokenizer`, `max_tokens`
+    "Decode one image's caption a word at a time with the generation chapter's loop, keeping every `Step`."
+    def __init__(self, cap, # a `Captioner`
                  transfer_values:np.ndarray, # (1, D) transfer values of one image
                  method:str='greedy', # 'greedy', 'beam' or 'sample'
-                 temperature:float=1.0, seed:int=0, beam_width:int=3, # as for `caption_tokens`
+                 temperature:float=1.0, seed:int=0, beam_width:int=3, # as for `menu_rule`
                  k:int=5, # likeliest words kept in each `Step`
                 ):
-        if method not in METHODS: raise ValueError(f"unknown decoding method {method!r}: choose one of {list(METHODS)}")
-        self.cap, self.transfer_values, self.method, self.k = cap, transfer_values, method, k
-        self.temperature, self.seed, self.beam_width = temperature, seed, beam_width
-        self.beam = caption_tokens(cap, transfer_values, 'beam', beam_width=beam_width) if method == 'beam' else None
+        self.rule = menu_rule(method, temperature, seed, beam_width)
+        if method == 'beam': self.rule = Follow([caption_tokens(cap, transfer_values, 'beam', beam_width=beam_width)])  # its winner
+        self.cap, self.transfer_values, self.method, self.k, self.temperature = cap, transfer_values, method, k, temperature
         self.reset()
 
     def reset(self):
         "Start again from the marker `ssss`."
-        self.token, self.states = self.cap.start(self.transfer_values)
-        self.steps, self.done = [], False
-        self.rng = tf.random.Generator.from_seed(self.seed)  # the stream `sample_tokens` draws from
+        self.loop, self.steps, self.done = decode_steps(self.cap, self.transfer_values, self.rule), [], False
 
 # %% ../nbs/09_explorer.ipynb #de782097
-@patch
-def _choose(self:CaptionSteps, logits):
-    "The next token by the method, from `logits` `(1, V)`."
-    if self.method == 'greedy': return int(np.argmax(logits.numpy()[0]))
-    if self.method == 'sample': return int(tf.random.stateless_categorical(logits/self.temperature, 1, self.rng.make_seeds(1)[:, 0])[0, 0])
-    return (self.beam + [self.cap.tokenizer.token_end])[len(self.steps)]  # walk along the beam's winner
-
 @patch
 def next_word(self:CaptionSteps) -> Step:
     "Run the decoder one step, choose the next word, and return its `Step`."
     if self.done: raise ValueError("the caption is finished: `reset()` to start over")
-    logits, *self.states = self.cap.step(self.token, self.states)  # (1, 1, V) and the new states
-    attention, token = _attention(self.cap), self._choose(logits[:, 0])
-    probs = word_probabilities(logits[0, 0], self.temperature if self.method == 'sample' else 1.0)
-    tok = self.cap.tokenizer
+    s = next(self.loop)  # one step of `decode_steps`: scores (1, V), the token chosen, the extras
+    token, tok = int(s.tokens[0]), self.cap.tokenizer
+    probs = word_probabilities(s.logits[0], self.temperature if self.method == 'sample' else 1.0)
+    attention = np.asarray(s.extras['attention'][0]) if 'attention' in s.extras else None
     step = Step(len(self.steps), token, tok.token_to_word(token), float(probs[token]), top_words(probs, tok, self.k), attention)
     self.steps.append(step)
-    self.done = token == tok.token_end or len(self.steps) >= self.cap.max_tokens
-    self.token = tf.constant([[token]], tf.int32)
+    self.done = bool(s.done[0]) or len(self.steps) >= self.cap.max_tokens
     return step
 
 # %% ../nbs/09_explorer.ipynb #ee1d6cc5
@@ -172,7 +152,7 @@ def step_figure(image:np.ndarray, # (H, W, 3) RGB in [0, 1]
     fig = fig or Figure(figsize=(7.5, 3), layout='constrained')
     ax_img, ax_bar = fig.subplots(1, 2, width_ratios=(1, 1.4))
     step = steps.steps[-1]
-    draw_image(ax_img, image, step.attention, getattr(steps.cap, 'feature_shape', None))
+    draw_image(ax_img, image, step.attention, steps.cap.feature_shape)
     draw_top_words(ax_bar, step)
     fig.suptitle(steps.caption, x=0.02, ha='left', fontsize=11)
     return fig
@@ -204,18 +184,31 @@ def chart_png(step:Step) -> bytes:
 # %% ../nbs/09_explorer.ipynb #1953101d
 class CaptionExplorer:
     "An ipywidgets explorer: choose an image and a decoding method, see the caption, or step through it word by word."
-    def __init__(self, captioners, # a captioner, or a dict of them by name
+    def __init__(self, captioners, # a captioner, a list of them (named by design), or a dict of them by name
                  data_dir:Path|str|None=None, # dataset folder; `None`: `prepare_data()`
                  k:int=5, # likeliest words in step mode's chart
                  seed:int=0, # for the "random" button
                 ):
-        self.captioners = captioners if isinstance(captioners, dict) else {'captioner': captioners}
+        if not isinstance(captioners, (dict, list, tuple)): captioners = [captioners]
+        self.captioners = captioners if isinstance(captioners, dict) else {c.design.name: c for c in captioners}
         self.root, self.k, self.rng = Path(data_dir) if data_dir else prepare_data(), k, np.random.default_rng(seed)
         self._records, self._quiet, self.pixels, self.steps = {}, False, None, None
         self._make_widgets(); self._connect()
         self.show_record()
 
     def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
+
+# %% ../nbs/09_explorer.ipynb #56a273d9
+def design_captioners(data_dir:Path|str|None=None, # dataset folder; `None`: `prepare_data()`
+                      designs:list|None=None, # design names; `None`: every design the library knows
+                      image_model=None, # `None`: `load_image_model()`
+                     ) -> dict:
+    "A trained captioner of every design, by name: the explorer's captioner menu."
+    import captioning_course.attention  # makes the attention design known
+    root = Path(data_dir) if data_dir else prepare_data()
+    image_model = image_model or load_image_model(data_dir=root)
+    return {name: trained_captioner(root, DESIGNS[name], image_model=image_model) for name in designs or
+            [n for n, d in DESIGNS.items() if d.module.startswith('captioning_course.')]}
 
 # %% ../nbs/09_explorer.ipynb #32fa95e4
 def _tagged(w, cls):
@@ -330,7 +323,7 @@ def cap(self:CaptionExplorer):
 @patch(as_prop=True)
 def transfer_values(self:CaptionExplorer) -> np.ndarray:
     "The image's transfer values for the chosen captioner, computed once per captioner."
-    if self.model.value not in self._tv: self._tv[self.model.value] = image_transfer_values(self.cap, self._file())
+    if self.model.value not in self._tv: self._tv[self.model.value] = self.cap.image_model.values_of([self._file()])
     return self._tv[self.model.value]
 
 @patch
@@ -364,6 +357,6 @@ def step(self:CaptionExplorer) -> Step:
     s = self.steps.next_word()
     self.words.value = self.steps.caption + (' ■' if self.steps.done else ' …')
     self.chart.value, self.chart.layout.visibility = chart_png(s), 'visible'
-    if s.attention is not None: self.image.value = image_png(self.pixels, s.attention, getattr(self.cap, 'feature_shape', None))
+    if s.attention is not None: self.image.value = image_png(self.pixels, s.attention, self.cap.feature_shape)
     self.next_word.disabled = self.steps.done
     return s

@@ -4,22 +4,27 @@
 
 # %% ../nbs/07_generation.ipynb #5771b41f
 from __future__ import annotations
+import importlib, json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-from .data import load_image, load_records, prepare_data
-from .decoder import OneStep
-from .tokenizer import Tokenizer
-from .transfer import ImageModel
+from .data import atomic_path, atomic_write_json, load_image, load_records, prepare_data
+from .decoder import DESIGNS, TUTORIAL, Design
+from .tokenizer import Tokenizer, check_fingerprint
+from .training import trained_decoder
+from .transfer import ImageModel, load_image_model
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['tutorial_caption', 'Captioner', 'decode', 'greedy_tokens', 'caption_files', 'generate_caption',
-           'generate_caption_coco', 'sample_tokens', 'beam_search', 'caption_split']
+__all__ = ['DECODINGS', 'tutorial_caption', 'Captioner', 'Greedy', 'DecodeStep', 'decode_steps', 'decode', 'greedy_tokens',
+           'caption_files', 'generate_caption', 'generate_caption_coco', 'Sample', 'sample_tokens', 'Beam',
+           'beam_search', 'decoding', 'caption_split', 'Follow', 'trace', 'load_captioner', 'trained_captioner']
 
 # %% ../nbs/07_generation.ipynb #b15fb788
 def tutorial_caption(decoder:keras.Model, # the training model from `build_decoder`
@@ -41,53 +46,116 @@ def tutorial_caption(decoder:keras.Model, # the training model from `build_decod
 # %% ../nbs/07_generation.ipynb #5819cb98
 @dataclass
 class Captioner:
-    "What it takes to caption images: the image model, the decoder cut for generation, and the vocabulary."
-    image_model: ImageModel # pixels -> transfer values
-    one: OneStep # the decoder's initial-state and one-step models
+    "What it takes to caption images: the image model, the trained decoder and its design, and the vocabulary."
+    image_model: ImageModel # pixels -> transfer values, read at the layer the decoder was trained on
+    decoder: keras.Model # the trained decoder (its training model)
     tokenizer: Tokenizer # the decoder's vocabulary
+    design: Design = TUTORIAL # the decoder's design: how to cut it for generation
     max_tokens: int = 30 # longest caption, in tokens
 
     def __post_init__(self):
-        self.step = tf.function(lambda tok, states: self.one.step([tok, *states]), reduce_retracing=True)
+        self.one, self._compiled = self.design.one_step(self.decoder), {}
 
     def start(self, transfer_values:np.ndarray) -> tuple:
-        "First tokens `(B, 1)` and initial states for a batch of transfer values `(B, D)`."
-        s = self.one.initial_state(tf.constant(transfer_values, tf.float32))
-        return tf.fill((len(transfer_values), 1), self.tokenizer.token_start), [s]*self.one.num_layers
+        "First tokens `(B, 1)` and the carry (the design's constants, then one state per layer) for transfer values `(B, D)`."
+        out = self.one.initial_state(tf.constant(transfer_values, tf.float32))
+        *constants, state = out if isinstance(out, (list, tuple)) else [out]
+        return tf.fill((len(transfer_values), 1), self.tokenizer.token_start), [*constants, *[state]*self.one.num_layers]
+
+    def step(self, tok, # (B, 1) the last tokens
+             carry:list, # what `start` or the last step returned
+            ) -> tuple:
+        "Scores `(B, V)`, the new carry, and the design's extras by name (e.g. `attention`, `(B, regions)`)."
+        c, L = self.one.constants, self.one.num_layers
+        logits, *out = self.one.step([tok, *carry])
+        return logits[:, 0], [*carry[:c], *out[:L]], {k: v[:, 0] for k, v in zip(self.one.extras, out[L:])}
+
+    @property
+    def feature_shape(self) -> tuple|None:
+        "`(h, w)` of the image regions, where the transfer layer is a grid (as an attention decoder reads); else `None`."
+        shape = self.image_model.model.get_layer(self.image_model.layer).output.shape[1:]
+        return tuple(shape[:2]) if len(shape) == 3 else None
 
 # %% ../nbs/07_generation.ipynb #2ad7f072
-def decode(cap:Captioner, # image model, one-step decoder, vocabulary
-           transfer_values:np.ndarray, # (B, D) transfer values
-           choose, # logits `(B, V)` tensor -> next tokens `(B,)`
-          ) -> list:
-    "Caption tokens for a batch, one step at a time with states carried, `choose` picking every next token."
-    tok, states = cap.start(transfer_values)
-    out, done = np.zeros((len(transfer_values), cap.max_tokens), np.int32), np.zeros(len(transfer_values), bool)
+@dataclass(frozen=True)
+class Greedy:
+    "Choose the likeliest next word."
+    width = 1 # rows decoded per image
+
+    def init(self, cap, n:int) -> dict:
+        "The choice's state for `n` rows (tensors, so that one compiled step serves every setting): none."
+        return {}
+    def choose(self, logits, state, t, done) -> tuple:
+        "Next tokens `(rows,)`, the rows they continue (`None`: their own), and the new state."
+        return tf.argmax(logits, -1, output_type=tf.int32), None, state
+
+# %% ../nbs/07_generation.ipynb #385148cb
+@patch
+def compiled(self:Captioner, rule, # a way to choose words: `Greedy()`, `Sample(...)`, `Beam(...)`, `Follow(...)`
+            ):
+    "One compiled decoding step with `rule`: the decoder's step, the choice, and the reordering of the carry."
+    key = (type(rule), rule.width)  # what the compiled graph depends on; a rule's other settings travel in its state
+    if key not in self._compiled:
+        end, c = self.tokenizer.token_end, self.one.constants
+        def advance(tok, carry, state, done, t):
+            logits, carry, extras = self.step(tok, carry)
+            nxt, rows, state = rule.choose(logits, state, t, done)
+            if rows is not None:  # beam search: a row goes on from another row of its own image, whose constants it shares
+                carry, done = [*carry[:c], *[tf.gather(s, rows) for s in carry[c:]]], tf.gather(done, rows)
+            return logits, nxt, rows, carry, extras, state, done | (nxt == end)
+        self._compiled[key] = tf.function(advance, reduce_retracing=True, autograph=False)  # plain TensorFlow ops: nothing to convert
+    return self._compiled[key]
+
+@dataclass
+class DecodeStep:
+    "One step of decoding a batch: what every row scored and chose."
+    t: int # 0 for the first word
+    logits: tf.Tensor # (rows, V) the scores of every word
+    tokens: np.ndarray # (rows,) the words chosen
+    rows: np.ndarray|None # (rows,) the row each row goes on from (beam search reorders); `None`: its own
+    done: np.ndarray # (rows,) whether the row has chosen `eeee`, at this step or before
+    extras: dict # the design's extras, e.g. `attention` `(rows, regions)`, for the rows before reordering
+    state: dict # the choice's state, e.g. beam search's scores
+
+def decode_steps(cap:Captioner, # image model, decoder, vocabulary
+                 transfer_values:np.ndarray, # (B, D) transfer values
+                 rule=Greedy(), # how to choose every next word
+                ) -> Iterator[DecodeStep]:
+    "Decode a batch one step at a time, `rule` choosing the words: the one loop behind every way of captioning."
+    tv = np.asarray(transfer_values, np.float32)
+    if rule.width > 1: tv = np.repeat(tv, rule.width, axis=0)  # (B*k, D): k rows per image
+    tok, carry = cap.start(tv)
+    state, done, advance = rule.init(cap, len(tv)), tf.zeros(len(tv), tf.bool), cap.compiled(rule)
     for t in range(cap.max_tokens):
-        logits, *states = cap.step(tok, states)
-        nxt = np.asarray(choose(logits[:, 0]), np.int32)
-        done |= nxt == cap.tokenizer.token_end
-        out[:, t] = np.where(done, 0, nxt)
-        if done.all(): break
-        tok = tf.constant(nxt[:, None])
-    return [[int(x) for x in row if x] for row in out]
+        logits, nxt, rows, carry, extras, state, done = advance(tok, carry, state, done, tf.constant(t))
+        step = DecodeStep(t, logits, nxt.numpy(), None if rows is None else rows.numpy(), done.numpy(), extras, state)
+        yield step
+        if step.done.all(): return
+        tok = nxt[:, None]
+
+def decode(cap:Captioner, # image model, decoder, vocabulary
+           transfer_values:np.ndarray, # (B, D) transfer values
+           rule=Greedy(), # how to choose every next word
+          ) -> list:
+    "Caption tokens for a batch, without the markers (for a search such as `Beam`, its best caption's)."
+    if rule.width > 1: return rule.best(cap, transfer_values)  # several rows per image: the search picks one
+    out = [np.where(s.done, 0, s.tokens) for s in decode_steps(cap, transfer_values, rule)]  # 0 from `eeee` on
+    return [[int(x) for x in row if x] for row in np.stack(out, 1)] if out else [[] for _ in transfer_values]
 
 # %% ../nbs/07_generation.ipynb #ab00585a
-def greedy_tokens(cap:Captioner, # image model, one-step decoder, vocabulary
+def greedy_tokens(cap:Captioner, # image model, decoder, vocabulary
                   transfer_values:np.ndarray, # (B, D) transfer values
                  ) -> list:
     "Greedy caption tokens for a batch: the best next token at every step, states carried."
-    return decode(cap, transfer_values, lambda logits: np.argmax(logits.numpy(), axis=-1))
+    return decode(cap, transfer_values, Greedy())
 
 # %% ../nbs/07_generation.ipynb #3f35f311
-def caption_files(cap:Captioner, # image model, one-step decoder, vocabulary
-                  paths:list, # image files
+def caption_files(cap:Captioner, # image model, decoder, vocabulary
+                  paths:list, # image files (paths or file-like objects)
+                  rule=Greedy(), # how to choose the words
                  ) -> list:
-    "Greedy captions for image files."
-    h, w = cap.image_model.img_size
-    pixels = np.stack([load_image(p, size=(w, h)) for p in paths])*255.0
-    tv = cap.image_model.predict_fn()(tf.constant(pixels, tf.float32)).numpy().reshape(len(paths), -1)
-    return [cap.tokenizer.tokens_to_string(t) for t in greedy_tokens(cap, tv)]
+    "Captions for image files."
+    return [cap.tokenizer.tokens_to_string(t) for t in decode(cap, cap.image_model.values_of(paths), rule)]
 
 # %% ../nbs/07_generation.ipynb #6097bfda
 def generate_caption(image_path:Path|str, # an image file
@@ -111,6 +179,22 @@ def generate_caption_coco(idx:int, # position of the image in its split
     print('True captions:', *caps[idx], sep='\n  ')
     return caption
 
+# %% ../nbs/07_generation.ipynb #f8924b8f
+@dataclass(frozen=True)
+class Sample:
+    "Draw the next word from the softmax of the scores divided by `temperature`."
+    temperature:float = 1.0 # > 0; lower is closer to greedy
+    seed:int = 0 # the same seed draws the same words
+    width = 1
+
+    def init(self, cap, n):
+        "The temperature and the seed, as tensors: one compiled step serves every setting."
+        return dict(temperature=tf.constant(self.temperature, tf.float32), seed=tf.constant(self.seed, tf.int64))
+    def choose(self, logits, state, t, done):
+        "Each row's next token, drawn; step `t`'s draw depends on the seed and `t` alone."
+        key = tf.stack([state['seed'], tf.cast(t, tf.int64)])  # stateless random numbers
+        return tf.random.stateless_categorical(logits/state['temperature'], 1, key, dtype=tf.int32)[:, 0], None, state
+
 # %% ../nbs/07_generation.ipynb #c081f94e
 def sample_tokens(cap:Captioner, # image model, one-step decoder, vocabulary
                   transfer_values:np.ndarray, # (B, D) transfer values
@@ -118,36 +202,46 @@ def sample_tokens(cap:Captioner, # image model, one-step decoder, vocabulary
                   seed:int=0, # random draws are repeatable
                  ) -> list:
     "Caption tokens for a batch, each next token drawn from the softmax of the scores divided by `temperature`."
-    rng = tf.random.Generator.from_seed(seed)
-    draw = lambda logits: tf.random.stateless_categorical(logits/temperature, 1, rng.make_seeds(1)[:, 0])[:, 0].numpy()
-    return decode(cap, transfer_values, draw)
+    return decode(cap, transfer_values, Sample(temperature, seed))
 
 # %% ../nbs/07_generation.ipynb #d7ce5bdd
-def beam_search(cap:Captioner, # image model, one-step decoder, vocabulary
+@dataclass(frozen=True)
+class Beam:
+    "Keep the `k` partial captions of each image with the highest total log-probability."
+    k:int = 3 # beams kept per image
+    alpha:float = 0.7 # length normalisation of the final ranking: log-probability / length**alpha
+
+    @property
+    def width(self):
+        "Rows decoded per image: one per beam."
+        return self.k
+    def best(self, cap, transfer_values):
+        "The tokens of each image's best beam."
+        return [nbest[0][0] for nbest in beam_search(cap, transfer_values, self.k, self.alpha)]
+    def init(self, cap, n):
+        "Each row's total log-probability: 0 for an image's first beam, -inf for the others, so that all start from one."
+        return dict(score=tf.tile(tf.constant([0.0] + [-np.inf]*(self.k - 1), tf.float32), [n // self.k]))
+    def choose(self, logits, state, t, done):
+        "The `k` best extensions of each image's beams: their tokens, the rows they extend, their totals."
+        k, logp = self.k, tf.nn.log_softmax(logits)  # (B*k, V)
+        V = tf.shape(logp)[1]
+        finished = tf.where(tf.range(V) == 0, 0.0, -np.inf)  # a finished beam only extends with padding, at no cost
+        total = tf.reshape(state['score'][:, None] + tf.where(done[:, None], finished[None], logp), (-1, k*V))
+        score, best = tf.math.top_k(total, k)  # (B, k): the k best of k*V, best first
+        rows = tf.reshape(tf.range(tf.shape(total)[0])[:, None]*k + best // V, [-1])
+        return tf.reshape(best % V, [-1]), rows if k > 1 else None, dict(score=tf.reshape(score, [-1]))
+
+def beam_search(cap:Captioner, # image model, decoder, vocabulary
                 transfer_values:np.ndarray, # (B, D) transfer values
                 k:int=3, # beams kept per image
                 alpha:float=0.7, # length normalisation: rank by log-probability / length**alpha
                ) -> list:
     "An n-best list per image: `(tokens, log-probability, normalised score)`, best first."
-    B, V, end = len(transfer_values), None, cap.tokenizer.token_end
-    tok, states = cap.start(np.repeat(transfer_values, k, axis=0))  # (B*k, ...)
-    score = np.tile(np.array([0.0] + [-np.inf]*(k - 1), np.float32), B)  # one live beam per image at first
-    seqs, done = np.zeros((B*k, 0), np.int32), np.zeros(B*k, bool)
-    for t in range(cap.max_tokens):
-        logits, *states = cap.step(tok, states)
-        logp = tf.nn.log_softmax(logits[:, 0]).numpy()  # (B*k, V)
-        V = logp.shape[1]
-        logp[done] = -np.inf; logp[done, 0] = 0.0  # a finished beam only extends with padding, at no cost
-        total = (score[:, None] + logp).reshape(B, k*V)
-        best = np.argpartition(-total, k - 1, axis=1)[:, :k]  # the k best of k*V, unordered
-        best = np.take_along_axis(best, np.argsort(-np.take_along_axis(total, best, 1), axis=1), 1)  # (B, k), best first
-        rows = (np.arange(B)[:, None]*k + best//V).ravel()
-        nxt = (best % V).ravel().astype(np.int32)
-        score, seqs, done = total[np.arange(B)[:, None], best].ravel(), np.c_[seqs[rows], nxt], done[rows] | (nxt == end)
-        states = [tf.gather(s, rows) for s in states]
-        if done.all(): break
-        tok = tf.constant(nxt[:, None])
-    return [_nbest(seqs[b*k:(b+1)*k], score[b*k:(b+1)*k], end, alpha) for b in range(B)]
+    B, seqs = len(transfer_values), np.zeros((len(transfer_values)*k, 0), np.int32)
+    for s in decode_steps(cap, transfer_values, Beam(k, alpha)):
+        seqs = np.c_[seqs if s.rows is None else seqs[s.rows], s.tokens]
+    score = s.state['score'].numpy()
+    return [_nbest(seqs[b*k:(b+1)*k], score[b*k:(b+1)*k], cap.tokenizer.token_end, alpha) for b in range(B)]
 
 # %% ../nbs/07_generation.ipynb #0ce7ccaf
 def _nbest(seqs, scores, end, alpha):
@@ -159,14 +253,102 @@ def _nbest(seqs, scores, end, alpha):
     return sorted(out, key=lambda r: -r[2])
 
 # %% ../nbs/07_generation.ipynb #8d50cb8a
-def caption_split(cap:Captioner, # image model, one-step decoder, vocabulary
+DECODINGS = dict(greedy=Greedy, beam=Beam, sample=Sample) # decoding methods by name, as the command line and the explorer offer them
+
+def decoding(method:str='greedy', # 'greedy', 'beam' or 'sample'
+             **kwargs, # `k`, `alpha` for beam search; `temperature`, `seed` for sampling
+            ):
+    "The rule of a decoding method, by name."
+    if method not in DECODINGS: raise ValueError(f"unknown decoding method {method!r}: choose one of {list(DECODINGS)}")
+    return DECODINGS[method](**kwargs)
+
+def caption_split(cap:Captioner, # image model, decoder, vocabulary
                   transfer_values:np.ndarray, # (N, D) transfer values of the split
                   method:str='greedy', # 'greedy', 'beam' or 'sample'
                   batch_size:int=500, # images decoded at once
                   **kwargs, # `k`, `alpha` for beam search; `temperature`, `seed` for sampling
                  ) -> list:
     "A caption (string) for every row of `transfer_values`."
-    fn = dict(greedy=greedy_tokens, sample=sample_tokens,
-              beam=lambda c, tv, **kw: [nb[0][0] for nb in beam_search(c, tv, **kw)])[method]
-    tv = np.asarray(transfer_values, np.float32)
-    return [cap.tokenizer.tokens_to_string(t) for i in range(0, len(tv), batch_size) for t in fn(cap, tv[i:i+batch_size], **kwargs)]
+    rule, tv = decoding(method, **kwargs), np.asarray(transfer_values, np.float32)
+    return [cap.tokenizer.tokens_to_string(t) for i in range(0, len(tv), batch_size) for t in decode(cap, tv[i:i+batch_size], rule)]
+
+# %% ../nbs/07_generation.ipynb #800af81b
+@dataclass(frozen=True, eq=False)
+class Follow:
+    "Choose the given tokens, one image's list per row, then `eeee`: the steps of a caption already written."
+    tokens:list # one list of tokens per image, without the markers
+    width = 1
+
+    def init(self, cap, n):
+        "The tokens to follow, padded with `eeee` to the captioner's longest caption."
+        if len(self.tokens) != n: raise ValueError(f"{len(self.tokens)} token lists to follow, for {n} images")
+        if longest := [t for t in self.tokens if len(t) >= cap.max_tokens]:
+            raise ValueError(f"a caption of {len(longest[0])} tokens is too long to follow: the captioner writes at most {cap.max_tokens - 1} words")
+        tokens = np.full((n, cap.max_tokens), cap.tokenizer.token_end, np.int32)
+        for row, t in zip(tokens, self.tokens): row[:len(t)] = t
+        return dict(tokens=tf.constant(tokens))
+    def choose(self, logits, state, t, done):
+        "Step `t`'s given tokens."
+        return tf.gather(state['tokens'], t, axis=1), None, state
+
+def trace(cap:Captioner, # image model, decoder, vocabulary
+          transfer_values:np.ndarray, # (D,) transfer values of one image
+          rule=Greedy(), # a one-row rule: `Greedy()`, `Sample(...)`, `Follow([tokens])`
+         ) -> tuple:
+    "One image's caption tokens (without `eeee`) and, for each word, the step's `logits` and the design's extras."
+    if rule.width != 1: raise ValueError("`trace` follows one row per image: trace beam search's caption with `Follow`")
+    tokens, steps = [], {}
+    for s in decode_steps(cap, np.asarray(transfer_values)[None], rule):
+        if s.tokens[0] == cap.tokenizer.token_end: break
+        tokens.append(int(s.tokens[0]))
+        for k, v in {'logits': s.logits, **s.extras}.items(): steps.setdefault(k, []).append(np.asarray(v)[0])
+    return tokens, {k: np.stack(v) for k, v in steps.items()}
+
+# %% ../nbs/07_generation.ipynb #9fca5638
+@patch
+def save(self:Captioner, folder:Path|str, # the model folder; made if missing
+        ) -> Path:
+    "Save decoder, vocabulary and image model (unless VGG16 with ImageNet weights) into `folder`, tied together by `model.json`."
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    if self.image_model.name != 'vgg16':
+        with atomic_path(out/'image_model.keras') as tmp: self.image_model.model.save(tmp)
+    with atomic_path(out/'decoder.keras') as tmp: self.decoder.save(tmp)
+    self.tokenizer.save(out/'vocabulary.json')
+    atomic_write_json(out/'model.json', dict(design=self.design.name, design_module=self.design.module, image_model=self.image_model.name,
+                                             layer=self.image_model.layer, vocabulary=self.tokenizer.fingerprint, max_tokens=self.max_tokens))
+    return out
+
+# %% ../nbs/07_generation.ipynb #92396238
+def _find_design(meta, path):
+    "The design a `model.json` names, imported from its module if need be; an old folder without one holds the tutorial's."
+    name, module = meta.get('design', TUTORIAL.name), meta.get('design_module', TUTORIAL.module)
+    if name not in DESIGNS:
+        try: importlib.import_module(module)
+        except ImportError as e: raise ValueError(f"{path}: decoder design {name!r} comes from {module}, which cannot be imported ({e})") from None
+    if name not in DESIGNS: raise ValueError(f"{path}: no decoder design is named {name!r} (not even in {module})")
+    return DESIGNS[name]
+
+def load_captioner(folder:Path|str, # a folder written by `Captioner.save` (or by an earlier version's `tutorial`)
+                  ) -> Captioner:
+    "Load a saved captioner of any design; a vocabulary that does not belong to the decoder is refused."
+    d = Path(folder)
+    if not (d/'model.json').exists(): raise FileNotFoundError(f"{d/'model.json'} not found: is {d} a model folder from `captioning-course tutorial`?")
+    meta, tokenizer = json.loads((d/'model.json').read_text()), Tokenizer.load(d/'vocabulary.json')
+    check_fingerprint(meta['vocabulary'], tokenizer.fingerprint, d/'vocabulary.json')
+    design = _find_design(meta, d/'model.json')
+    im = load_image_model(name=meta['image_model'], layer=meta['layer'], saved=None if meta['image_model'] == 'vgg16' else d/'image_model.keras')
+    return Captioner(im, keras.models.load_model(d/'decoder.keras'), tokenizer, design, meta.get('max_tokens', 30))
+
+# %% ../nbs/07_generation.ipynb #616066cf
+def trained_captioner(data_dir:Path|str|None=None, # dataset folder; `None`: `prepare_data()`
+                      design:Design=TUTORIAL, # the decoder design
+                      image_model:ImageModel|None=None, # `None`: `load_image_model()`
+                      **kwargs, # passed on to `trained_decoder` (`tcfg`, `layer`, sizes, `verbose`)
+                     ) -> Captioner:
+    "The dataset's trained decoder of `design`, ready to caption: the image model read at the design's layer."
+    root = Path(data_dir) if data_dir else prepare_data()
+    image_model = image_model or load_image_model(data_dir=root)
+    layer = kwargs.get('layer') or design.transfer_layer(image_model)
+    decoder, tokenizer, _ = trained_decoder(root, design, image_model=image_model, **kwargs)
+    return Captioner(image_model.at(layer), decoder, tokenizer, design)

@@ -15,10 +15,10 @@ import tensorflow as tf
 from filelock import FileLock
 
 from .data import atomic_path, atomic_write_json, load_records, prepare_data
-from .decoder import DecoderConfig, build_decoder
-from .generator import batch_dataset, steps_per_epoch
+from .decoder import TUTORIAL, DecoderConfig, Design, build_decoder
+from .generator import batch_dataset, readable_images, steps_per_epoch
 from .tokenizer import Tokenizer, check_fingerprint, flatten, mark_captions
-from .transfer import transfer_values
+from .transfer import load_image_model, transfer_values
 
 # %% auto #0
 __all__ = ['dataset_tokenizer', 'masked_loss', 'TrainConfig', 'ResumableCheckpoint', 'train_decoder', 'decoder_dir',
@@ -44,7 +44,7 @@ class TrainConfig:
     batch_size: int = 384 # captions per batch
     learning_rate: float = 1e-3 # RMSprop's step size
     mode: str = 'random' # 'random' (the tutorial's batches) or 'all' (every pair once an epoch)
-    seed: int = 0 # batches of epoch e are drawn with seed + e
+    seed: int = 0 # draws a fresh model's weights, and the batches (epoch e's depend on the seed and e alone)
 
 # %% ../nbs/06_training.ipynb #44390660
 class ResumableCheckpoint(keras.callbacks.Callback):
@@ -61,14 +61,17 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         atomic_write_json(self.dir/'state.json', dict(epoch=epoch + 1, history=self.history))
 
 # %% ../nbs/06_training.ipynb #49e307b2
-def _prepare_dir(model_dir, tokenizer, dcfg, tcfg):
+def _prepare_dir(model_dir, tokenizer, dcfg, tcfg, design):
     "Write the vocabulary and settings into `model_dir`, or check that those there match."
     meta = model_dir/'decoder.json'
     if meta.exists():
-        check_fingerprint(json.loads(meta.read_text())['vocabulary'], tokenizer.fingerprint, meta)
+        saved = json.loads(meta.read_text())
+        check_fingerprint(saved['vocabulary'], tokenizer.fingerprint, meta)
+        if saved.get('design', 'tutorial') != design.name:
+            raise ValueError(f"{meta}: this folder holds a {saved.get('design', 'tutorial')!r} decoder, not a {design.name!r} one")
     else:
         tokenizer.save(model_dir/'vocabulary.json')
-        atomic_write_json(meta, dict(decoder=asdict(dcfg), training=asdict(tcfg), vocabulary=tokenizer.fingerprint))
+        atomic_write_json(meta, dict(design=design.name, decoder=asdict(dcfg), training=asdict(tcfg), vocabulary=tokenizer.fingerprint))
 
 # %% ../nbs/06_training.ipynb #5b2fe491
 def train_decoder(model_dir:Path|str, # where checkpoint, logs, vocabulary and settings go
@@ -79,28 +82,35 @@ def train_decoder(model_dir:Path|str, # where checkpoint, logs, vocabulary and s
                   tcfg:TrainConfig=TrainConfig(), # training settings
                   strategy:tf.distribute.Strategy|None=None, # `None`: the default strategy
                   verbose:int=2, # Keras' `fit` verbosity
-                  build:Callable=build_decoder, # `dcfg` -> uncompiled model: another decoder design
+                  design:Design=TUTORIAL, # the decoder design `dcfg` configures
                  ) -> tuple:
     "Train (or resume training) the decoder in `model_dir`; return the model and the history of all epochs."
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(model_dir) + '.lock'):  # notebooks running side by side train a shared decoder once
-        return _train(model_dir, transfer_values, tokens, tokenizer, dcfg, tcfg, strategy or tf.distribute.get_strategy(), verbose, build)
+        return _train(model_dir, transfer_values, tokens, tokenizer, dcfg, tcfg, strategy or tf.distribute.get_strategy(), verbose, design)
 
 # %% ../nbs/06_training.ipynb #3eaa02cd
-def _train(model_dir, transfer_values, tokens, tokenizer, dcfg, tcfg, strategy, verbose, build):
-    _prepare_dir(model_dir, tokenizer, dcfg, tcfg)
+def _epoch_steps(transfer_values, tokens, tcfg):
+    "Batches an epoch: the tutorial's count in mode 'random', every readable pair once in mode 'all'."
+    if tcfg.mode == 'random': return steps_per_epoch(tokens, tcfg.batch_size)
+    pairs = sum(len(caps) for caps, ok in zip(tokens, readable_images(transfer_values)) if ok)
+    return -(-pairs // tcfg.batch_size)
+
+def _train(model_dir, transfer_values, tokens, tokenizer, dcfg, tcfg, strategy, verbose, design):
+    _prepare_dir(model_dir, tokenizer, dcfg, tcfg, design)
     state = json.loads((model_dir/'state.json').read_text()) if (model_dir/'state.json').exists() else dict(epoch=0, history={})
     with strategy.scope():
         if state['epoch']: model = keras.models.load_model(model_dir/'checkpoint.keras')
         else:
-            model = build(dcfg)
+            keras.utils.set_random_seed(tcfg.seed)  # the same first weights in every run
+            model = design.build(dcfg)
             model.compile(keras.optimizers.RMSprop(tcfg.learning_rate), masked_loss())
-    if state['epoch'] < tcfg.epochs:
-        ds = batch_dataset(transfer_values, tokens, tcfg.batch_size, tcfg.mode, tcfg.seed + state['epoch'])
+    if state['epoch'] < tcfg.epochs:  # the batches of the epochs left, exactly those an uninterrupted run gets
+        ds = batch_dataset(transfer_values, tokens, tcfg.batch_size, tcfg.mode, tcfg.seed, state['epoch'], tcfg.epochs - state['epoch'])
         ckpt = ResumableCheckpoint(model_dir, state['history'])
         model.fit(ds, epochs=tcfg.epochs, initial_epoch=state['epoch'], verbose=verbose, shuffle=False,
-                  steps_per_epoch=steps_per_epoch(tokens, tcfg.batch_size) if tcfg.mode == 'random' else None,
+                  steps_per_epoch=_epoch_steps(transfer_values, tokens, tcfg),
                   callbacks=[ckpt, keras.callbacks.TensorBoard(str(model_dir/'logs'))])
         state['history'] = ckpt.history
     return model, state['history']
@@ -111,28 +121,30 @@ def decoder_dir(data_dir:Path|str, # dataset folder
                 tokenizer:Tokenizer, # the vocabulary
                 dcfg:DecoderConfig, # decoder sizes
                 tcfg:TrainConfig, # training settings
-                build:Callable=build_decoder, # the function that builds the model: its name is part of the key unless the tutorial's
+                design:Design=TUTORIAL, # the decoder design: its name is part of the key
                ) -> Path:
     "The model directory, under the dataset's `models/`, of a decoder trained with these inputs and settings."
-    design = [] if build is build_decoder else [build.__qualname__]  # not its module: a notebook and the library it exports agree
     key = json.dumps([Path(getattr(transfer_values, 'filename', '') or '').name, tokenizer.fingerprint,
-                      asdict(dcfg), asdict(tcfg), *design], sort_keys=True)
+                      asdict(dcfg), asdict(tcfg), design.name], sort_keys=True)
     return Path(data_dir)/'models'/f'decoder-{hashlib.sha256(key.encode()).hexdigest()[:16]}'
 
 # %% ../nbs/06_training.ipynb #4b3d44e9
 def trained_decoder(data_dir:Path|str|None=None, # dataset folder; `None`: `prepare_data()`
-                    state_size:int=256, # GRU units
-                    embedding_size:int=128, # word vector size
-                    num_layers:int=3, # GRU layers
-                    tcfg:TrainConfig=TrainConfig(epochs=8), # training settings
+                    design:Design=TUTORIAL, # the decoder design
+                    tcfg:TrainConfig|None=None, # training settings; `None`: the design's
                     image_model=None, # the `ImageModel` of the transfer values; `None`: `load_image_model()`
                     verbose:int=2, # Keras' `fit` verbosity when training
-                    layer:str|None=None, # transfer layer; `None`: the image model's default
+                    layer:str|None=None, # transfer layer; `None`: the design's for this image model
+                    **sizes, # sizes for the design's `config` (`state_size`, ...), over its defaults
                    ) -> tuple:
-    "Find or train the decoder of a dataset; return the model, its tokenizer and its history."
+    "Find or train a decoder of a dataset; return the model, its tokenizer and its history."
     root = Path(data_dir) if data_dir else prepare_data()
+    image_model = image_model or load_image_model(data_dir=root)
+    layer = layer or design.transfer_layer(image_model)
     tv, tokenizer = transfer_values(True, image_model, data_dir=root, layer=layer), dataset_tokenizer(root)
-    dcfg = DecoderConfig(tv.shape[1], tokenizer.vocab_size, state_size, embedding_size, num_layers)
+    dcfg = design.config(tuple(image_model.model.get_layer(layer).output.shape[1:]), tokenizer.vocab_size, **(design.sizes | sizes))
+    tcfg = tcfg or TrainConfig(**design.training)
     tokens = tokenizer.captions_to_tokens(mark_captions(load_records(True, root).captions))
-    model, history = train_decoder(decoder_dir(root, tv, tokenizer, dcfg, tcfg), tv, tokens, tokenizer, dcfg, tcfg, verbose=verbose)
+    model_dir = decoder_dir(root, tv, tokenizer, dcfg, tcfg, design)
+    model, history = train_decoder(model_dir, tv, tokens, tokenizer, dcfg, tcfg, verbose=verbose, design=design)
     return model, tokenizer, history
