@@ -282,8 +282,8 @@ class Follow:
     def init(self, cap, n):
         "The tokens to follow, padded with `eeee` to the captioner's longest caption."
         if len(self.tokens) != n: raise ValueError(f"{len(self.tokens)} token lists to follow, for {n} images")
-        if longest := [t for t in self.tokens if len(t) >= cap.max_tokens]:
-            raise ValueError(f"a caption of {len(longest[0])} tokens is too long to follow: the captioner writes at most {cap.max_tokens - 1} words")
+        if longest := [t for t in self.tokens if len(t) > cap.max_tokens]:
+            raise ValueError(f"a caption of {len(longest[0])} tokens is too long to follow: the captioner writes at most {cap.max_tokens}")
         tokens = np.full((n, cap.max_tokens), cap.tokenizer.token_end, np.int32)
         for row, t in zip(tokens, self.tokens): row[:len(t)] = t
         return dict(tokens=tf.constant(tokens))

@@ -150,3 +150,10 @@ def test_designs_never_share_a_checkpoint_folder(tmp_path):
     with pytest.raises(ValueError, match='comes from captioning_course.attention'):
         Design('attention', build_decoder, build_one_step, decoder_config, __name__)
     assert DESIGNS['attention'] is ATTENTION
+
+
+def test_follow_takes_a_caption_as_long_as_the_captioner_writes(trained):
+    cap, tv, _ = trained  # beam search can end on its last step without `eeee`: the explorer follows such a caption too
+    longest = [cap.tokenizer.word_index['a']]*cap.max_tokens
+    steps = list(decode_steps(cap, tv[:1], Follow([longest])))
+    assert [int(s.tokens[0]) for s in steps] == longest and not steps[-1].done[0]
