@@ -16,7 +16,7 @@ from filelock import FileLock
 
 from .data import atomic_path, atomic_write_json, load_records, prepare_data
 from .decoder import TUTORIAL, DecoderConfig, Design, build_decoder
-from .generator import batch_dataset, readable_images, steps_per_epoch
+from .generator import batch_dataset
 from .tokenizer import Tokenizer, check_fingerprint, flatten, mark_captions
 from .transfer import load_image_model, transfer_values
 
@@ -91,12 +91,6 @@ def train_decoder(model_dir:Path|str, # where checkpoint, logs, vocabulary and s
         return _train(model_dir, transfer_values, tokens, tokenizer, dcfg, tcfg, strategy or tf.distribute.get_strategy(), verbose, design)
 
 # %% ../nbs/06_training.ipynb #3eaa02cd
-def _epoch_steps(transfer_values, tokens, tcfg):
-    "Batches an epoch: the tutorial's count in mode 'random', every readable pair once in mode 'all'."
-    if tcfg.mode == 'random': return steps_per_epoch(tokens, tcfg.batch_size)
-    pairs = sum(len(caps) for caps, ok in zip(tokens, readable_images(transfer_values)) if ok)
-    return -(-pairs // tcfg.batch_size)
-
 def _train(model_dir, transfer_values, tokens, tokenizer, dcfg, tcfg, strategy, verbose, design):
     _prepare_dir(model_dir, tokenizer, dcfg, tcfg, design)
     state = json.loads((model_dir/'state.json').read_text()) if (model_dir/'state.json').exists() else dict(epoch=0, history={})
@@ -107,10 +101,11 @@ def _train(model_dir, transfer_values, tokens, tokenizer, dcfg, tcfg, strategy, 
             model = design.build(dcfg)
             model.compile(keras.optimizers.RMSprop(tcfg.learning_rate), masked_loss())
     if state['epoch'] < tcfg.epochs:  # the batches of the epochs left, exactly those an uninterrupted run gets
-        ds = batch_dataset(transfer_values, tokens, tcfg.batch_size, tcfg.mode, tcfg.seed, state['epoch'], tcfg.epochs - state['epoch'])
+        left = tcfg.epochs - state['epoch']
+        ds = batch_dataset(transfer_values, tokens, tcfg.batch_size, tcfg.mode, tcfg.seed, state['epoch'], left)
         ckpt = ResumableCheckpoint(model_dir, state['history'])
         model.fit(ds, epochs=tcfg.epochs, initial_epoch=state['epoch'], verbose=verbose, shuffle=False,
-                  steps_per_epoch=_epoch_steps(transfer_values, tokens, tcfg),
+                  steps_per_epoch=int(ds.cardinality()) // left,  # the batches of an epoch, as `batch_dataset` counts them
                   callbacks=[ckpt, keras.callbacks.TensorBoard(str(model_dir/'logs'))])
         state['history'] = ckpt.history
     return model, state['history']
