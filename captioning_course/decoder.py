@@ -64,9 +64,9 @@ def decoder_param_count(cfg:DecoderConfig, # sizes
 @dataclass
 class OneStep:
     "The decoder cut for generation: the initial state from an image, then one token at a time."
-    initial_state: keras.Model # transfer values -> [*constants,] state `(B, state_size)`
-    step: keras.Model # [token (B, 1), *constants, state_1, ..., state_L] -> [logits (B, 1, V), state_1, ..., state_L, *extras]
-    num_layers: int # GRU layers, hence states to carry
+    initial_state: Callable # a model or function: transfer values -> [*constants, state] (one for every layer) or [*constants, state_1, ..., state_L]
+    step: Callable # a model or function: [token (B, 1), *constants, state_1, ..., state_L] -> [logits (B, 1, V), state_1, ..., state_L, *extras]
+    num_states: int # tensors carried from step to step: one per GRU layer
     constants: int = 0 # tensors of `initial_state` that every step reads and none changes
     extras: tuple = () # names of what `step` returns after the states, e.g. `('attention',)`
 

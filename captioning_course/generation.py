@@ -59,14 +59,15 @@ class Captioner:
     def start(self, transfer_values:np.ndarray) -> tuple:
         "First tokens `(B, 1)` and the carry (the design's constants, then one state per layer) for transfer values `(B, D)`."
         out = self.one.initial_state(tf.constant(transfer_values, tf.float32))
-        *constants, state = out if isinstance(out, (list, tuple)) else [out]
-        return tf.fill((len(transfer_values), 1), self.tokenizer.token_start), [*constants, *[state]*self.one.num_layers]
+        out, c = list(out) if isinstance(out, (list, tuple)) else [out], self.one.constants
+        states = out[c:] if len(out) > c + 1 else out[c:]*self.one.num_states  # one state: every layer starts from it
+        return tf.fill((len(transfer_values), 1), self.tokenizer.token_start), [*out[:c], *states]
 
     def step(self, tok, # (B, 1) the last tokens
              carry:list, # what `start` or the last step returned
             ) -> tuple:
         "Scores `(B, V)`, the new carry, and the design's extras by name (e.g. `attention`, `(B, regions)`)."
-        c, L = self.one.constants, self.one.num_layers
+        c, L = self.one.constants, self.one.num_states
         logits, *out = self.one.step([tok, *carry])
         return logits[:, 0], [*carry[:c], *out[:L]], {k: v[:, 0] for k, v in zip(self.one.extras, out[L:])}
 
