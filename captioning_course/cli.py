@@ -48,9 +48,9 @@ def cmd_tutorial(args:argparse.Namespace, # parsed options of `tutorial`
     def stage(name): bar.set_postfix_str(name); bar.refresh()
     stage('data'); root = prepare_data(args.dataset, args.data_dir); bar.update()
     stage('image model')
-    im = load_image_model(args.dataset, root, args.image_model, ConceptConfig(epochs=args.concept_epochs)); bar.update()
+    im = load_image_model(args.dataset, root, args.image_model, ConceptConfig(**({'epochs': args.concept_epochs} if args.concept_epochs else {}))); bar.update()
     design = DESIGNS[args.decoder]
-    im = im.at(design.transfer_layer(im))  # the layer this decoder reads: VGG16's fc2, or a convolutional block for attention
+    im = im.at(design.transfer_layer(im))  # the layer this decoder reads: VGG16's fc2, or a convolutional block for attention and the transformer
     stage('transfer values'); tv_val = transfer_values(False, im, root); transfer_values(True, im, root); bar.update()
     stage('tokenizer and training')
     tcfg = TrainConfig(**(design.training | ({'epochs': args.epochs} if args.epochs else {})))
@@ -90,7 +90,7 @@ def cmd_evaluate(args:argparse.Namespace, # parsed `--model`, `--dataset`, `--da
     return 0
 
 # %% ../nbs/90_cli.ipynb #f2c92b3b
-DECODERS = ('tutorial', 'attention') # the library's decoder designs, by name (`captioning_course.decoder.DESIGNS`)
+DECODERS = ('tutorial', 'attention', 'transformer') # the library's decoder designs, by name (`captioning_course.decoder.DESIGNS`)
 IMAGE_MODELS = ('vgg16', 'concepts') # as `captioning_course.transfer.IMAGE_MODELS`: the heavy modules load only when a subcommand runs
 
 def _data_options(p):
@@ -105,11 +105,12 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser('tutorial', help='run the whole tutorial: data to metrics'); _data_options(t)
     t.add_argument('--out', type=Path, default=Path('captioning-course-output'), help='folder for model and results')
     t.add_argument('--decoder', choices=DECODERS, default='tutorial',
-                   help="tutorial (the tutorial's GRU decoder) or attention (attends to the image's regions at every word)")
-    t.add_argument('--epochs', type=int, default=None, help="decoder training epochs; default: the decoder's (tutorial 8, attention 6)")
+                   help="tutorial (the tutorial's GRU decoder), attention (a GRU that attends to the image's regions at every word) "
+                        "or transformer (self-attention over the words, cross-attention over the regions)")
+    t.add_argument('--epochs', type=int, default=None, help="decoder training epochs; default: the decoder's (tutorial 8, attention and transformer 6)")
     t.add_argument('--image-model', choices=IMAGE_MODELS, default=None,
                    help='vgg16 (ImageNet weights: $CAPTIONING_VGG16_WEIGHTS or a download) or concepts (pre-trained here on the captions); default: vgg16 for coco, concepts otherwise')
-    t.add_argument('--concept-epochs', type=int, default=15, help='image model pre-training epochs (--image-model concepts)')
+    t.add_argument('--concept-epochs', type=int, default=None, help="image model pre-training epochs (--image-model concepts); default: `ConceptConfig`'s")
     t.add_argument('--decoding', choices=('greedy', 'beam'), default='greedy')
     t.set_defaults(func=cmd_tutorial)
     c = sub.add_parser('caption', help='caption image files with a saved model')
@@ -129,7 +130,7 @@ def main(argv:list|None=None, # arguments; `None`: `sys.argv[1:]`
         if args.command in ('tutorial', 'evaluate'):
             from captioning_course.evaluation import require_java
             require_java()  # in the first second, not after the training
-        if args.command in ('tutorial', 'caption', 'evaluate'): import captioning_course.attention  # makes the attention design known
+        if args.command in ('tutorial', 'caption', 'evaluate'): import captioning_course.attention, captioning_course.transformer  # their designs
         return args.func(args)
     except (OSError, ValueError, KeyError) as e:
         print(f'captioning-course: error: {e}', file=sys.stderr)

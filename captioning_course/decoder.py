@@ -69,6 +69,7 @@ class OneStep:
     num_states: int # tensors carried from step to step: one per GRU layer
     constants: int = 0 # tensors of `initial_state` that every step reads and none changes
     extras: tuple = () # names of what `step` returns after the states, e.g. `('attention',)`
+    max_steps: int|None = None # the most words it can write (a Transformer's learned positions); `None`: no limit
 
 # %% ../nbs/05_decoder.ipynb #884e3a6e
 def build_one_step(decoder:keras.Model, # a model from `build_decoder`, or any with the same layer names

@@ -204,7 +204,7 @@ def design_captioners(data_dir:Path|str|None=None, # dataset folder; `None`: `pr
                       image_model=None, # `None`: `load_image_model()`
                      ) -> dict:
     "A trained captioner of every design, by name: the explorer's captioner menu."
-    import captioning_course.attention  # makes the attention design known
+    import captioning_course.attention, captioning_course.transformer  # makes their designs known
     root = Path(data_dir) if data_dir else prepare_data()
     image_model = image_model or load_image_model(data_dir=root)
     return {name: trained_captioner(root, DESIGNS[name], image_model=image_model) for name in designs or

@@ -55,6 +55,8 @@ class Captioner:
 
     def __post_init__(self):
         self.one, self._compiled = self.design.one_step(self.decoder), {}
+        if self.one.max_steps is not None and self.max_tokens > self.one.max_steps:
+            raise ValueError(f"max_tokens={self.max_tokens}, but this {self.design.name} decoder writes at most {self.one.max_steps} words (its max_length)")
 
     def start(self, transfer_values:np.ndarray) -> tuple:
         "First tokens `(B, 1)` and the carry (the design's constants, then one state per layer) for transfer values `(B, D)`."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_training.ipynb #10db5271
 from __future__ import annotations
-import hashlib, json
+import hashlib, json, time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -55,8 +55,11 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.dir, self.history = Path(model_dir), {k: list(v) for k, v in (history or {}).items()}
 
+    def on_epoch_begin(self, epoch, logs=None): self.t0 = time.time()
+
     def on_epoch_end(self, epoch, logs=None):
         for k, v in (logs or {}).items(): self.history.setdefault(k, []).append(float(v))
+        self.history.setdefault('seconds', []).append(time.time() - self.t0)  # the epoch's wall time, for comparisons
         with atomic_path(self.dir/'checkpoint.keras') as tmp: self.model.save(tmp)
         atomic_write_json(self.dir/'state.json', dict(epoch=epoch + 1, history=self.history))
 

@@ -77,14 +77,15 @@ def test_a_failure_while_scoring_keeps_the_saved_model(run, tmp_path, monkeypatc
     assert main(['caption', str(data/'val2017'/load_records(False, data).filenames[0]), '--model', str(out)]) == 0
 
 
-def test_tutorial_with_the_attention_decoder_saves_a_folder_caption_and_evaluate_load(run, tmp_path, capsys):
+@pytest.mark.parametrize('decoder', ['attention', 'transformer'])
+def test_tutorial_with_another_decoder_saves_a_folder_caption_and_evaluate_load(decoder, run, tmp_path, capsys):
     data, _ = run
-    out = tmp_path/'attention'
-    assert main(['tutorial', '--decoder', 'attention', '--data-dir', str(data), '--out', str(out), '--epochs', '1', '--concept-epochs', '2']) == 0
+    out = tmp_path/decoder
+    assert main(['tutorial', '--decoder', decoder, '--data-dir', str(data), '--out', str(out), '--epochs', '1', '--concept-epochs', '2']) == 0
     m = json.loads((out/'metrics.json').read_text())
-    assert m['decoder'] == 'attention' and m['epochs'] == 1 and m['images'] == 40
+    assert m['decoder'] == decoder and m['epochs'] == 1 and m['images'] == 40
     saved = json.loads((out/'model.json').read_text())
-    assert (saved['design'], saved['layer']) == ('attention', 'feature_map')
+    assert (saved['design'], saved['layer']) == (decoder, 'feature_map')
     capsys.readouterr()
     img = data/'val2017'/load_records(False, data).filenames[0]
     assert main(['caption', str(img), '--model', str(out)]) == 0
@@ -94,6 +95,6 @@ def test_tutorial_with_the_attention_decoder_saves_a_folder_caption_and_evaluate
 
 
 def test_the_command_lines_choices_are_the_librarys():
-    from captioning_course import attention, cli, decoder, transfer
+    from captioning_course import attention, cli, decoder, transfer, transformer
     assert cli.DECODERS == tuple(n for n, d in decoder.DESIGNS.items() if d.module.startswith('captioning_course.'))
     assert cli.IMAGE_MODELS == transfer.IMAGE_MODELS
