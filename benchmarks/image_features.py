@@ -1,7 +1,7 @@
 """Which concept CNN lets the attention decoder name the scene's objects? Variants of the image model, side by side in
 one run, each judged by what the attention decoder (chapter 08e, its default settings) writes with its features:
 
-    python benchmarks/image_features.py library deeper:1,2,2,2:bf16
+    python benchmarks/image_features.py library deeper:1,2,2,2:bf16 [--decoder-epochs N]
 
 A variant is `name:convs:precision[:epochs]`: `convs` is the number of 3x3 convolutions (each with BatchNorm and ReLU)
 in each of the four blocks (16-32-64-128 channels), `precision` `fp32` or `bf16` (Keras' `mixed_bfloat16` training;
@@ -11,9 +11,9 @@ embedded training split with `train_concept_cnn`'s data, labels and schedule, ex
 the attention decoder with `trained_decoder`, decodes the validation split greedily, and prints one JSON line: the
 pre-training seconds, their ratio to the first variant's, and object recall (per number of objects) and exact match.
 The decoders and transfer values land in the dataset's cache like any other (keyed by the CNN's weights). Expect about
-10 minutes a variant on 2 cores.
+10 minutes a variant on 2 cores; `--decoder-epochs 1` (and a variant's `epochs` of 1) makes a quick smoke run.
 """
-import json, sys, time
+import argparse, json, time
 
 import keras
 from keras import layers
@@ -24,6 +24,7 @@ from captioning_course.attention import ATTENTION
 from captioning_course.data import load_records, load_scenes, prepare_data
 from captioning_course.evaluation import object_scores
 from captioning_course.generation import caption_split, trained_captioner
+from captioning_course.training import TrainConfig
 
 LIBRARY_CNN = transfer.concept_cnn
 
@@ -46,7 +47,7 @@ def variant_cnn(convs, dtype):
     return build
 
 
-def measure(spec, root):
+def measure(spec, root, decoder_epochs=None):
     name, *rest = spec.split(':')
     convs, precision, epochs = (rest + [None, None, None])[:3]
     transfer.concept_cnn = LIBRARY_CNN if name == 'library' else variant_cnn([int(c) for c in convs.split(',')], 'mixed_bfloat16' if precision == 'bf16' else None)
@@ -55,7 +56,8 @@ def measure(spec, root):
     seconds = time.time() - t0
     if precision == 'bf16': model = transfer.with_policy(model, 'float32')
     im = transfer.concept_image_model(model)
-    cap = trained_captioner(root, ATTENTION, image_model=im, verbose=0)
+    tcfg = TrainConfig(**(ATTENTION.training | ({'epochs': decoder_epochs} if decoder_epochs else {})))
+    cap = trained_captioner(root, ATTENTION, image_model=im, tcfg=tcfg, verbose=0)
     captions = caption_split(cap, transfer.transfer_values(False, im, root, layer=ATTENTION.transfer_layer(im)))
     ids = load_records(False, root).ids
     return dict(variant=spec, pretraining_s=round(seconds, 1), train_auc=round(history['auc'][-1], 4),
@@ -63,8 +65,12 @@ def measure(spec, root):
 
 
 if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('variants', nargs='*', default=['library'])
+    p.add_argument('--decoder-epochs', type=int, default=None, help="the attention decoder's epochs; default: its design's")
+    args = p.parse_args()
     root, first = prepare_data('embedded'), None
-    for spec in sys.argv[1:] or ['library']:
-        r = measure(spec, root)
+    for spec in args.variants:
+        r = measure(spec, root, args.decoder_epochs)
         first = first or r['pretraining_s']
         print(json.dumps(r | dict(pretraining_ratio=round(r['pretraining_s']/first, 2))), flush=True)
