@@ -55,7 +55,9 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.dir, self.history = Path(model_dir), {k: list(v) for k, v in (history or {}).items()}
 
-    def on_epoch_begin(self, epoch, logs=None): self.t0 = time.time()
+    def on_epoch_begin(self, epoch, logs=None):
+        "Start the epoch's clock."
+        self.t0 = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
         for k, v in (logs or {}).items(): self.history.setdefault(k, []).append(float(v))
