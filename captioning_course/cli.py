@@ -130,7 +130,9 @@ def main(argv:list|None=None, # arguments; `None`: `sys.argv[1:]`
         if args.command in ('tutorial', 'evaluate'):
             from captioning_course.evaluation import require_java
             require_java()  # in the first second, not after the training
-        if args.command in ('tutorial', 'caption', 'evaluate'): import captioning_course.attention, captioning_course.transformer  # their designs
+        if args.command in ('tutorial', 'caption', 'evaluate'):
+            from captioning_course.decoder import library_designs
+            library_designs()  # makes every design of the library known
         return args.func(args)
     except (OSError, ValueError, KeyError) as e:
         print(f'captioning-course: error: {e}', file=sys.stderr)

@@ -13,7 +13,7 @@ from keras import layers
 
 # %% auto #0
 __all__ = ['DESIGNS', 'TUTORIAL', 'DecoderConfig', 'decoder_layers', 'build_decoder', 'decoder_param_count', 'OneStep',
-           'build_one_step', 'Design', 'decoder_config']
+           'build_one_step', 'Design', 'decoder_config', 'library_designs']
 
 # %% ../nbs/05_decoder.ipynb #f786f50f
 @dataclass
@@ -123,3 +123,9 @@ def decoder_config(shape:tuple, # shape of one image's transfer values
 
 TUTORIAL = Design('tutorial', build_decoder, build_one_step, decoder_config, 'captioning_course.decoder',
                   sizes=dict(state_size=256), training=dict(epochs=8))  # the sizes this course trains on a laptop
+
+# %% ../nbs/05_decoder.ipynb #2af45b71
+def library_designs() -> dict:
+    "The designs this library makes, by name: the tutorial's here, the attention GRU's (chapter 08e) and the Transformer's (chapter 08f)."
+    import captioning_course.attention, captioning_course.transformer  # importing their modules makes their designs
+    return {n: d for n, d in DESIGNS.items() if d.module.startswith('captioning_course.')}

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from .data import ImageError, load_image, load_records, prepare_data
 from .transfer import load_image_model
-from .decoder import DESIGNS
+from .decoder import DESIGNS, library_designs
 from .generation import Follow, decode, decode_steps, decoding, trained_captioner
 
 # %% auto #0
@@ -204,11 +204,10 @@ def design_captioners(data_dir:Path|str|None=None, # dataset folder; `None`: `pr
                       image_model=None, # `None`: `load_image_model()`
                      ) -> dict:
     "A trained captioner of every design, by name: the explorer's captioner menu."
-    import captioning_course.attention, captioning_course.transformer  # makes their designs known
     root = Path(data_dir) if data_dir else prepare_data()
     image_model = image_model or load_image_model(data_dir=root)
-    return {name: trained_captioner(root, DESIGNS[name], image_model=image_model) for name in designs or
-            [n for n, d in DESIGNS.items() if d.module.startswith('captioning_course.')]}
+    known = library_designs()
+    return {name: trained_captioner(root, DESIGNS[name], image_model=image_model) for name in designs or known}
 
 # %% ../nbs/09_explorer.ipynb #32fa95e4
 def _tagged(w, cls):
