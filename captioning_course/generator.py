@@ -76,6 +76,19 @@ def _model_batch(transfer_values, images, tokens):
     inputs = {'transfer_values_input': rows, 'decoder_input': tokens[:, :-1]}  # (batch, T-1)
     return inputs, tokens[:, 1:]  # target: (batch, T-1), one step ahead
 
+def _pair_batches(pairs, lengths, batch_size, window, key):
+    "Batches of pair numbers; with `window > 1`, each `window` batches' pairs sorted by caption length, cut, and the batches shuffled."
+    if window <= 1: return pairs.batch(batch_size)
+    def cut(w, ids):
+        ids = tf.gather(ids, tf.argsort(tf.gather(lengths, ids), stable=True))  # shortest caption first
+        n = tf.size(ids)//batch_size*batch_size
+        full = tf.reshape(ids[:n], (-1, batch_size))  # batches of neighbours in length
+        full = tf.random.experimental.stateless_shuffle(full, tf.random.experimental.stateless_fold_in(key, w))  # in no order of length
+        rest = tf.data.Dataset.from_tensors(ids[n:]).filter(lambda r: tf.size(r) > 0)  # mode 'all': the last, smaller batch
+        return tf.data.Dataset.from_tensor_slices(full).concatenate(rest)
+    return pairs.batch(window*batch_size).enumerate().flat_map(cut)
+
+
 # %% ../nbs/04_generator.ipynb #e177d0af
 def batch_dataset(transfer_values, # (images, features) array; an all-NaN row marks an unreadable image
                   tokens:list, # one list of token sequences per image (`Tokenizer.captions_to_tokens`)
@@ -84,6 +97,7 @@ def batch_dataset(transfer_values, # (images, features) array; an all-NaN row ma
                   seed:int=0, # same seed, same batches
                   epoch:int=0, # the first epoch served
                   epochs:int|None=None, # epochs served; `None`: endless in mode `'random'`, one in mode `'all'`
+                  length_window:int=16, # the pairs of this many batches are sorted by caption length, then cut into batches; 1: the tutorial's batches
                  ) -> tf.data.Dataset:
     "Serve `({'transfer_values_input', 'decoder_input'}, target)` batches, padded with 0 to each batch's longest; epoch `e`'s depend on `seed` and `e` alone."
     if len(transfer_values) != len(tokens):
@@ -94,13 +108,15 @@ def batch_dataset(transfer_values, # (images, features) array; an all-NaN row ma
     images, seqs = caption_pairs(tokens, keep)
     if not seqs: raise ValueError("there are no image-caption pairs to make batches of")
     ragged = tf.RaggedTensor.from_row_lengths(np.concatenate(seqs).astype(np.int32), [len(s) for s in seqs])
-    image_of = tf.constant(np.asarray(images), tf.int64)
+    image_of, lengths = tf.constant(np.asarray(images), tf.int64), ragged.row_lengths()
     draws = steps_per_epoch(tokens, batch_size)*batch_size  # mode 'random': the tutorial's epoch, in pairs
     def one_epoch(e):
-        pairs = pair_stream(images, mode, seed, e, draws).map(lambda p: (image_of[p], ragged[p]))
-        return pairs.padded_batch(batch_size)  # 0 after each caption's end
+        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(e, tf.int64)])
+        return _pair_batches(pair_stream(images, mode, seed, e, draws), lengths, batch_size, length_window, key)
     epochs = epochs or (None if mode == 'random' else 1)
     per_epoch = draws//batch_size if mode == 'random' else -(-len(seqs)//batch_size)
     ds = tf.data.Dataset.range(epoch, epoch + (epochs or 2**62)).flat_map(one_epoch)
     ds = ds.apply(tf.data.experimental.assert_cardinality(epochs*per_epoch if epochs else tf.data.INFINITE_CARDINALITY))  # for Keras' progress
-    return ds.map(lambda i, t: _model_batch(transfer_values, i, t)).prefetch(tf.data.AUTOTUNE)
+    batch = lambda p: _model_batch(transfer_values, tf.gather(image_of, p), tf.gather(ragged, p).to_tensor())  # 0 after each caption's end
+    return ds.map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
