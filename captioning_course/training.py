@@ -21,8 +21,8 @@ from .tokenizer import Tokenizer, check_fingerprint, flatten, mark_captions
 from .transfer import load_image_model, transfer_values
 
 # %% auto #0
-__all__ = ['dataset_tokenizer', 'masked_loss', 'TrainConfig', 'ResumableCheckpoint', 'train_decoder', 'decoder_dir',
-           'trained_decoder']
+__all__ = ['SCHEDULES', 'dataset_tokenizer', 'masked_loss', 'TrainConfig', 'learning_rate', 'ResumableCheckpoint',
+           'train_decoder', 'decoder_dir', 'trained_decoder']
 
 # %% ../nbs/06_training.ipynb #6e950915
 def dataset_tokenizer(data_dir:Path|str, # dataset folder
@@ -37,14 +37,30 @@ def masked_loss() -> keras.losses.Loss:
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
 
 # %% ../nbs/06_training.ipynb #243d3cb0
+SCHEDULES = ('constant', 'cosine')
+
 @dataclass
 class TrainConfig:
-    "How to train the decoder; the defaults are the tutorial's."
+    "How to train the decoder: the tutorial's settings, and two that only change how fast it gets there."
     epochs: int = 20 # passes of `steps_per_epoch` batches
     batch_size: int = 384 # captions per batch
-    learning_rate: float = 1e-3 # RMSprop's step size
+    learning_rate: float = 1e-3 # RMSprop's step size; with schedule 'cosine', its peak
     mode: str = 'random' # 'random' (the tutorial's batches) or 'all' (every pair once an epoch)
     seed: int = 0 # draws a fresh model's weights, and the batches (epoch e's depend on the seed and e alone)
+    length_window: int = 16 # the pairs of this many batches are sorted by length before they are cut (`batch_dataset`); 1: the tutorial's batches
+    schedule: str = 'constant' # 'constant' (the tutorial's) or 'cosine' (a warm-up over the first tenth of the steps, then down to 0)
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES: raise ValueError(f"unknown schedule {self.schedule!r}: choose one of {SCHEDULES}")
+
+def learning_rate(tcfg:TrainConfig, # the settings
+                  steps:int, # optimizer steps of the whole run
+                 ):
+    "RMSprop's learning rate for `tcfg`: a number, or a Keras schedule over `steps`."
+    if tcfg.schedule == 'constant': return tcfg.learning_rate
+    warmup = steps//10
+    return keras.optimizers.schedules.CosineDecay(0.0, steps - warmup, warmup_target=tcfg.learning_rate, warmup_steps=warmup)
+
 
 # %% ../nbs/06_training.ipynb #44390660
 class ResumableCheckpoint(keras.callbacks.Callback):
@@ -74,6 +90,9 @@ def _prepare_dir(model_dir, tokenizer, dcfg, tcfg, design):
         check_fingerprint(saved['vocabulary'], tokenizer.fingerprint, meta)
         if saved.get('design', 'tutorial') != design.name:
             raise ValueError(f"{meta}: this folder holds a {saved.get('design', 'tutorial')!r} decoder, not a {design.name!r} one")
+        planned = saved.get('training', {})
+        if planned.get('schedule', 'constant') != 'constant' and planned.get('epochs') != tcfg.epochs:  # its learning rate is planned for those epochs
+            raise ValueError(f"{meta}: this decoder's {planned['schedule']!r} schedule ends after {planned['epochs']} epochs, not {tcfg.epochs}: train another")
     else:
         tokenizer.save(model_dir/'vocabulary.json')
         atomic_write_json(meta, dict(design=design.name, decoder=asdict(dcfg), training=asdict(tcfg), vocabulary=tokenizer.fingerprint))
@@ -99,21 +118,22 @@ def train_decoder(model_dir:Path|str, # where checkpoint, logs, vocabulary and s
 def _train(model_dir, transfer_values, tokens, tokenizer, dcfg, tcfg, strategy, verbose, design):
     _prepare_dir(model_dir, tokenizer, dcfg, tcfg, design)
     state = json.loads((model_dir/'state.json').read_text()) if (model_dir/'state.json').exists() else dict(epoch=0, history={})
+    left = tcfg.epochs - state['epoch']  # the batches of the epochs left, exactly those an uninterrupted run gets
+    ds = batch_dataset(transfer_values, tokens, tcfg.batch_size, tcfg.mode, tcfg.seed, state['epoch'], max(left, 1), tcfg.length_window)
+    steps = int(ds.cardinality()) // max(left, 1)  # the batches of an epoch, as `batch_dataset` counts them
     with strategy.scope():
-        if state['epoch']: model = keras.models.load_model(model_dir/'checkpoint.keras')
+        if state['epoch']: model = keras.models.load_model(model_dir/'checkpoint.keras')  # with its optimizer, at its step
         else:
             keras.utils.set_random_seed(tcfg.seed)  # the same first weights in every run
             model = design.build(dcfg)
-            model.compile(keras.optimizers.RMSprop(tcfg.learning_rate), masked_loss())
-    if state['epoch'] < tcfg.epochs:  # the batches of the epochs left, exactly those an uninterrupted run gets
-        left = tcfg.epochs - state['epoch']
-        ds = batch_dataset(transfer_values, tokens, tcfg.batch_size, tcfg.mode, tcfg.seed, state['epoch'], left)
+            model.compile(keras.optimizers.RMSprop(learning_rate(tcfg, steps*tcfg.epochs)), masked_loss())
+    if left > 0:
         ckpt = ResumableCheckpoint(model_dir, state['history'])
-        model.fit(ds, epochs=tcfg.epochs, initial_epoch=state['epoch'], verbose=verbose, shuffle=False,
-                  steps_per_epoch=int(ds.cardinality()) // left,  # the batches of an epoch, as `batch_dataset` counts them
+        model.fit(ds, epochs=tcfg.epochs, initial_epoch=state['epoch'], verbose=verbose, shuffle=False, steps_per_epoch=steps,
                   callbacks=[ckpt, keras.callbacks.TensorBoard(str(model_dir/'logs'))])
         state['history'] = ckpt.history
     return model, state['history']
+
 
 # %% ../nbs/06_training.ipynb #f081a1ae
 def decoder_dir(data_dir:Path|str, # dataset folder

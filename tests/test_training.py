@@ -89,3 +89,33 @@ def test_mirrored_strategy_over_two_logical_cpus_trains(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res['replicas'] == 2 and res['steps'] >= 1 and np.isfinite(res['loss'][0])
+
+
+def test_a_cosine_run_that_crashed_resumes_to_the_uninterrupted_model(tmp_path, monkeypatch):
+    from captioning_course.training import ResumableCheckpoint
+    tv, tokens, tok = small_problem()
+    cfg, tcfg = DecoderConfig(12, tok.vocab_size, 16, 8, 2), TrainConfig(epochs=4, batch_size=8, schedule='cosine', learning_rate=3e-3)
+    save = ResumableCheckpoint.on_epoch_end
+    def crash_after_two(self, epoch, logs=None):
+        save(self, epoch, logs)
+        if epoch == 1: raise RuntimeError('the machine went down')
+    monkeypatch.setattr(ResumableCheckpoint, 'on_epoch_end', crash_after_two)
+    with pytest.raises(RuntimeError, match='went down'): train_decoder(tmp_path/'m', tv, tokens, tok, cfg, tcfg, verbose=0)
+    monkeypatch.setattr(ResumableCheckpoint, 'on_epoch_end', save)
+    model, history = train_decoder(tmp_path/'m', tv, tokens, tok, cfg, tcfg, verbose=0)
+    whole, whole_history = train_decoder(tmp_path/'whole', tv, tokens, tok, cfg, tcfg, verbose=0)
+    np.testing.assert_allclose(history['loss'], whole_history['loss'], rtol=1e-5)
+    for a, b in zip(model.weights, whole.weights): np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+    lr = model.optimizer.learning_rate  # the schedule came back with the optimizer, and has come down to zero
+    assert float(lr) < 1e-3*tcfg.learning_rate and int(model.optimizer.iterations) == int(whole.optimizer.iterations)
+    with pytest.raises(ValueError, match="'cosine' schedule ends after 4 epochs"):
+        train_decoder(tmp_path/'m', tv, tokens, tok, cfg, TrainConfig(epochs=6, batch_size=8, schedule='cosine', learning_rate=3e-3), verbose=0)
+
+
+def test_the_cosine_schedule_warms_up_then_comes_down_to_zero():
+    from captioning_course.training import learning_rate
+    lr = learning_rate(TrainConfig(schedule='cosine', learning_rate=2e-3), 100)
+    at = [float(lr(s)) for s in (0, 5, 10, 55, 100)]
+    assert at[0] == 0 and abs(at[1] - 1e-3) < 1e-9 and abs(at[2] - 2e-3) < 1e-9 and abs(at[3] - 1e-3) < 1e-6 and at[4] < 1e-9
+    assert learning_rate(TrainConfig(), 100) == 1e-3
+    with pytest.raises(ValueError, match="unknown schedule 'linear'"): TrainConfig(schedule='linear')
