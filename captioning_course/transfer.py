@@ -21,12 +21,12 @@ from keras import layers
 from tqdm import tqdm
 
 # %% auto #0
-__all__ = ['VGG16_FILE', 'VGG16_URL', 'VGG16_MD5', 'STOPWORDS', 'CONCEPT_VERSION', 'IMAGE_MODELS', 'ImageModel', 'with_policy',
-           'fast_precision', 'print_summary', 'imagenet_weights', 'vgg16', 'caption_words', 'image_concepts',
-           'concept_vocabulary', 'concept_labels', 'concept_cnn', 'concept_head', 'decode_image', 'image_dataset',
-           'ConceptConfig', 'train_concept_cnn', 'pixels_as_they_are', 'concept_image_model', 'concept_model_path',
-           'load_concept_model', 'concept_scores', 'weights_digest', 'transfer_fingerprint', 'process_images',
-           'load_image_model', 'transfer_values']
+__all__ = ['PRECISIONS', 'VGG16_FILE', 'VGG16_URL', 'VGG16_MD5', 'STOPWORDS', 'CONCEPT_VERSION', 'IMAGE_MODELS', 'ImageModel',
+           'with_policy', 'fast_precision', 'print_summary', 'imagenet_weights', 'vgg16', 'caption_words',
+           'image_concepts', 'concept_vocabulary', 'concept_labels', 'concept_cnn', 'concept_head', 'decode_image',
+           'image_dataset', 'ConceptConfig', 'train_concept_cnn', 'pixels_as_they_are', 'concept_image_model',
+           'concept_model_path', 'load_concept_model', 'concept_scores', 'weights_digest', 'transfer_fingerprint',
+           'process_images', 'load_image_model', 'transfer_values']
 
 # %% ../nbs/02_transfer.ipynb #64da4daa
 @dataclass
@@ -91,8 +91,13 @@ def with_policy(model:keras.Model, # a Functional model
     copy.set_weights(model.get_weights())
     return copy
 
+PRECISIONS = ('float32', 'bfloat16')
+
 def fast_precision() -> str:
-    "'bfloat16' on a CPU-only machine whose CPU computes it natively (AMX or AVX512-BF16), else 'float32'."
+    "`CAPTIONING_PRECISION` if set; else 'bfloat16' on a CPU-only machine whose CPU computes it natively (AMX or AVX512-BF16), else 'float32'."
+    if setting := os.environ.get('CAPTIONING_PRECISION'):
+        if setting not in PRECISIONS: raise ValueError(f"CAPTIONING_PRECISION={setting}: choose one of {PRECISIONS}")
+        return setting
     try: flags = Path('/proc/cpuinfo').read_text()
     except OSError: return 'float32'
     native = 'amx_bf16' in flags or 'avx512_bf16' in flags
@@ -232,6 +237,7 @@ class ConceptConfig:
     batch_size: int = 64 # images per step
     learning_rate: float = 3e-3 # peak of the cosine schedule
     seed: int = 0 # weights and shuffling
+    xla: bool = True # compile the training step with XLA (fuses each convolution's normalisation and ReLU)
 
 # %% ../nbs/02_transfer.ipynb #0c577829
 def train_concept_cnn(data_dir:Path|str, # dataset in COCO layout; only its training split is read
@@ -251,7 +257,8 @@ def train_concept_cnn(data_dir:Path|str, # dataset in COCO layout; only its trai
     trainer = concept_head(model)  # shares its layers with `model`
     steps = cfg.epochs*(-(-len(files)//cfg.batch_size))
     lr = keras.optimizers.schedules.CosineDecay(0.0, steps, warmup_target=cfg.learning_rate, warmup_steps=steps//10)
-    trainer.compile(keras.optimizers.Adam(lr), 'binary_crossentropy', metrics=[keras.metrics.AUC(multi_label=True, name='auc')])
+    trainer.compile(keras.optimizers.Adam(lr), 'binary_crossentropy', metrics=[keras.metrics.AUC(multi_label=True, name='auc')],
+                    jit_compile=cfg.xla)  # Keras leaves XLA off on a CPU by default
     hist = trainer.fit(ds, epochs=cfg.epochs, verbose=verbose, shuffle=False)  # `ds` shuffles
     return model, vocab, hist.history
 
