@@ -5,6 +5,7 @@
 # %% ../nbs/90_cli.ipynb #f7365dc8
 from __future__ import annotations
 import argparse, json, shutil, sys, textwrap, time
+from contextlib import contextmanager
 from pathlib import Path
 
 from .data import (DATASETS, ImageError, dataset_name, dataset_summary, load_image, load_records,
@@ -44,26 +45,30 @@ def cmd_tutorial(args:argparse.Namespace, # parsed options of `tutorial`
     from captioning_course.transfer import ConceptConfig, load_image_model, transfer_values
     from captioning_course.data import atomic_write_json
     verbose = 1 if sys.stdout.isatty() else 2  # a progress bar in a terminal, one line per epoch in a log
-    out, t0, bar = Path(args.out), time.time(), tqdm(total=6, desc='tutorial', unit='stage')
-    def stage(name): bar.set_postfix_str(name); bar.refresh()
-    stage('data'); root = prepare_data(args.dataset, args.data_dir); bar.update()
-    stage('image model')
-    im = load_image_model(args.dataset, root, args.image_model, ConceptConfig(**({'epochs': args.concept_epochs} if args.concept_epochs else {}))); bar.update()
+    out, t0, bar, seconds = Path(args.out), time.time(), tqdm(total=6, desc='tutorial', unit='stage'), {}
+    @contextmanager
+    def stage(name):  # the progress bar shows it; its seconds go into `metrics.json`
+        bar.set_postfix_str(name); bar.refresh(); t = time.time()
+        yield
+        seconds[name] = round(time.time() - t, 1); bar.update()
+    with stage('data'): root = prepare_data(args.dataset, args.data_dir)
+    with stage('image model'):
+        im = load_image_model(args.dataset, root, args.image_model, ConceptConfig(**({'epochs': args.concept_epochs} if args.concept_epochs else {})))
     design = DESIGNS[args.decoder]
     im = im.at(design.transfer_layer(im))  # the layer this decoder reads: VGG16's fc2, or a convolutional block for attention and the transformer
-    stage('transfer values'); tv_val = transfer_values(False, im, root); transfer_values(True, im, root); bar.update()
-    stage('tokenizer and training')
-    tcfg = TrainConfig(**(design.training | ({'epochs': args.epochs} if args.epochs else {})))
-    decoder, tokenizer, history = trained_decoder(root, design, tcfg, image_model=im, verbose=verbose); bar.update()
+    with stage('transfer values'): tv_val = transfer_values(False, im, root); transfer_values(True, im, root)
+    with stage('tokenizer and training'):
+        tcfg = TrainConfig(**(design.training | ({'epochs': args.epochs} if args.epochs else {})))
+        decoder, tokenizer, history = trained_decoder(root, design, tcfg, image_model=im, verbose=verbose)
     cap = Captioner(im, decoder, tokenizer, design)
     cap.save(out)  # before scoring: a failure from here on loses no training
-    stage('captions')
     ids, files, refs = load_records(False, root)
-    predicted = caption_split(cap, tv_val, args.decoding); bar.update()
+    with stage('captions'): predicted = caption_split(cap, tv_val, args.decoding)
     _samples_figure(out/'samples.png', root, files[:8], predicted[:8], refs[:8])
-    stage('metrics'); metrics = evaluate(dict(zip(ids, predicted)), root, train=False); bar.update(); bar.close()
+    with stage('metrics'): metrics = evaluate(dict(zip(ids, predicted)), root, train=False)
+    bar.close()
     atomic_write_json(out/'metrics.json', dict(metrics, dataset=str(root), image_model=im.name, decoder=design.name, decoding=args.decoding, epochs=tcfg.epochs,
-                                               final_loss=history['loss'][-1], seconds=round(time.time() - t0, 1)))
+                                               final_loss=history['loss'][-1], seconds=round(time.time() - t0, 1), stage_seconds=seconds))
     print(json.dumps(json.loads((out/'metrics.json').read_text()), indent=2))
     return 0
 
