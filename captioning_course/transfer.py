@@ -237,7 +237,7 @@ class ConceptConfig:
     batch_size: int = 64 # images per step
     learning_rate: float = 3e-3 # peak of the cosine schedule
     seed: int = 0 # weights and shuffling
-    xla: bool = True # compile the training step with XLA (fuses each convolution's normalisation and ReLU)
+    xla: bool = False # compile the training step with XLA (how it runs, not what it learns: not part of the model's key)
 
 # %% ../nbs/02_transfer.ipynb #0c577829
 def train_concept_cnn(data_dir:Path|str, # dataset in COCO layout; only its training split is read
@@ -277,7 +277,8 @@ CONCEPT_VERSION = 3
 def concept_model_path(data_dir:Path|str, cfg:ConceptConfig=ConceptConfig()) -> Path:
     "Where the concept CNN for this dataset and these settings is saved."
     root = Path(data_dir)
-    key = json.dumps(dict(cfg.__dict__, widths=list(cfg.widths), version=CONCEPT_VERSION,
+    settings = {k: v for k, v in cfg.__dict__.items() if k != 'xla'}  # what the model is, not how fast it trains
+    key = json.dumps(dict(settings, widths=list(cfg.widths), version=CONCEPT_VERSION,
                           annotations=file_digest(root/'annotations'/'captions_train2017.json')), sort_keys=True)
     return root/'models'/f'concept_cnn-{hashlib.sha256(key.encode()).hexdigest()[:16]}.keras'
 
