@@ -30,7 +30,7 @@ from captioning_course.generator import batch_dataset
 from captioning_course.tokenizer import mark_captions
 from captioning_course.training import TrainConfig, dataset_tokenizer, train_decoder
 
-DEFAULT = ['today:length_window=1,schedule=constant', 'library']
+DEFAULT = ['today:length_window=1,schedule=constant,learning_rate=0.001', 'library']
 TRAIN_KEYS = {f.name for f in fields(TrainConfig)}
 
 
