@@ -53,6 +53,7 @@ class _QuietTensorFlow(importlib.abc.MetaPathFinder):
         return spec
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # the package is imported before TensorFlow: its later C++ messages are dropped too
+logging.getLogger('tensorflow').addFilter(lambda r: r.levelno >= logging.ERROR)  # and its Python warnings (retracing notices) too, whatever level Jupyter sets
 if 'tensorflow' not in sys.modules and not any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path):
     sys.meta_path.insert(0, _QuietTensorFlow())
 
