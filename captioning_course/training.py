@@ -5,7 +5,7 @@
 # %% ../nbs/06_training.ipynb #10db5271
 from __future__ import annotations
 import hashlib, json, time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -18,7 +18,7 @@ from .data import atomic_path, atomic_write_json, load_records, prepare_data
 from .decoder import TUTORIAL, DecoderConfig, Design, build_decoder
 from .generator import batch_dataset
 from .tokenizer import Tokenizer, check_fingerprint, flatten, mark_captions
-from .transfer import load_image_model, transfer_values
+from .transfer import fast_precision, load_image_model, transfer_values, with_policy
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'dataset_tokenizer', 'masked_loss', 'TrainConfig', 'learning_rate', 'ResumableCheckpoint',
@@ -49,9 +49,14 @@ class TrainConfig:
     seed: int = 0 # draws a fresh model's weights, and the batches (epoch e's depend on the seed and e alone)
     length_window: int = 16 # the pairs of this many batches are sorted by length before they are cut (`batch_dataset`); 1: the tutorial's batches
     schedule: str = 'constant' # 'constant' (the tutorial's) or 'cosine' (a warm-up over the first tenth of the steps, then down to 0)
+    precision: str|None = None # 'float32' or 'bfloat16' (mixed: float32 weights and logits); `None`: `fast_precision()`
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES: raise ValueError(f"unknown schedule {self.schedule!r}: choose one of {SCHEDULES}")
+
+    def resolved(self) -> TrainConfig:
+        "These settings with the precision this machine trains in, as the checkpoint's key records them."
+        return replace(self, precision=self.precision or fast_precision())
 
 def learning_rate(tcfg:TrainConfig, # the settings
                   steps:int, # optimizer steps of the whole run
@@ -93,6 +98,8 @@ def _prepare_dir(model_dir, tokenizer, dcfg, tcfg, design):
         planned = saved.get('training', {})
         if planned.get('schedule', 'constant') != 'constant' and planned.get('epochs') != tcfg.epochs:  # its learning rate is planned for those epochs
             raise ValueError(f"{meta}: this decoder's {planned['schedule']!r} schedule ends after {planned['epochs']} epochs, not {tcfg.epochs}: train another")
+        if planned.get('precision', 'float32') != tcfg.precision:
+            raise ValueError(f"{meta}: this decoder trains in {planned.get('precision', 'float32')}, not {tcfg.precision}: set CAPTIONING_PRECISION to match, or train another")
     else:
         tokenizer.save(model_dir/'vocabulary.json')
         atomic_write_json(meta, dict(design=design.name, decoder=asdict(dcfg), training=asdict(tcfg), vocabulary=tokenizer.fingerprint))
@@ -108,7 +115,7 @@ def train_decoder(model_dir:Path|str, # where checkpoint, logs, vocabulary and s
                   verbose:int=2, # Keras' `fit` verbosity
                   design:Design=TUTORIAL, # the decoder design `dcfg` configures
                  ) -> tuple:
-    "Train (or resume training) the decoder in `model_dir`; return the model and the history of all epochs."
+    "Train (or resume training) the decoder in `model_dir`; return the model (in float32, whatever it trained in) and the history of all epochs."
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(model_dir) + '.lock'):  # notebooks running side by side train a shared decoder once
@@ -116,6 +123,7 @@ def train_decoder(model_dir:Path|str, # where checkpoint, logs, vocabulary and s
 
 # %% ../nbs/06_training.ipynb #3eaa02cd
 def _train(model_dir, transfer_values, tokens, tokenizer, dcfg, tcfg, strategy, verbose, design):
+    tcfg = tcfg.resolved()  # the precision this machine trains in
     _prepare_dir(model_dir, tokenizer, dcfg, tcfg, design)
     state = json.loads((model_dir/'state.json').read_text()) if (model_dir/'state.json').exists() else dict(epoch=0, history={})
     left = tcfg.epochs - state['epoch']  # the batches of the epochs left, exactly those an uninterrupted run gets
@@ -126,12 +134,14 @@ def _train(model_dir, transfer_values, tokens, tokenizer, dcfg, tcfg, strategy, 
         else:
             keras.utils.set_random_seed(tcfg.seed)  # the same first weights in every run
             model = design.build(dcfg)
+            if tcfg.precision != 'float32': model = with_policy(model, 'mixed_bfloat16', keep=('decoder_output',))
             model.compile(keras.optimizers.RMSprop(learning_rate(tcfg, steps*tcfg.epochs)), masked_loss())
     if left > 0:
         ckpt = ResumableCheckpoint(model_dir, state['history'])
         model.fit(ds, epochs=tcfg.epochs, initial_epoch=state['epoch'], verbose=verbose, shuffle=False, steps_per_epoch=steps,
                   callbacks=[ckpt, keras.callbacks.TensorBoard(str(model_dir/'logs'))])
         state['history'] = ckpt.history
+    if tcfg.precision != 'float32': model = with_policy(model, 'float32')  # trained in bfloat16: generate in float32 anywhere
     return model, state['history']
 
 
@@ -145,7 +155,7 @@ def decoder_dir(data_dir:Path|str, # dataset folder
                ) -> Path:
     "The model directory, under the dataset's `models/`, of a decoder trained with these inputs and settings."
     key = json.dumps([Path(getattr(transfer_values, 'filename', '') or '').name, tokenizer.fingerprint,
-                      asdict(dcfg), asdict(tcfg), design.name], sort_keys=True)
+                      asdict(dcfg), asdict(tcfg.resolved()), design.name], sort_keys=True)
     return Path(data_dir)/'models'/f'decoder-{hashlib.sha256(key.encode()).hexdigest()[:16]}'
 
 # %% ../nbs/06_training.ipynb #4b3d44e9

@@ -82,11 +82,13 @@ class ImageModel:
 # %% ../nbs/02_transfer.ipynb #cfcc74f0
 def with_policy(model:keras.Model, # a Functional model
                 policy:str, # a Keras dtype policy, e.g. 'mixed_bfloat16'
+                keep:tuple=(), # names of layers that stay in float32 (an output whose loss needs float32's precision)
                ) -> keras.Model:
     "A copy of `model` that computes in `policy`, with the same weights."
     cfg = model.get_config()
     for l in cfg['layers']:
-        if l['class_name'] != 'InputLayer': l['config']['dtype'] = policy
+        if l['class_name'] != 'InputLayer' and 'dtype' in l['config']:  # layers, not the ops between them
+            l['config']['dtype'] = 'float32' if l['config']['name'] in keep else policy
     copy = keras.Model.from_config(cfg)
     copy.set_weights(model.get_weights())
     return copy
