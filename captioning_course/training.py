@@ -141,7 +141,9 @@ def _train(model_dir, transfer_values, tokens, tokenizer, dcfg, tcfg, strategy, 
         model.fit(ds, epochs=tcfg.epochs, initial_epoch=state['epoch'], verbose=verbose, shuffle=False, steps_per_epoch=steps,
                   callbacks=[ckpt, keras.callbacks.TensorBoard(str(model_dir/'logs'))])
         state['history'] = ckpt.history
-    if tcfg.precision != 'float32': model = with_policy(model, 'float32')  # trained in bfloat16: generate in float32 anywhere
+    if tcfg.precision != 'float32':  # trained in bfloat16: generate (and time or train on) in float32 anywhere
+        model = with_policy(model, 'float32')
+        model.compile(keras.optimizers.RMSprop(learning_rate(tcfg, steps*tcfg.epochs)), masked_loss())  # as a fresh model; the optimizer's state stays in the checkpoint
     return model, state['history']
 
 

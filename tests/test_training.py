@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from captioning_course.decoder import DecoderConfig
+from captioning_course.generator import batch_dataset
 from captioning_course.tokenizer import Tokenizer, flatten, mark_captions
 from captioning_course.training import TrainConfig, train_decoder
 
@@ -140,6 +141,7 @@ def test_a_bfloat16_run_returns_a_float32_model_and_resumes_only_in_bfloat16(tmp
     assert longer['loss'][:2] == history['loss'] and len(longer['loss']) == 3 and np.isfinite(longer['loss'][-1])
     back = with_policy(with_policy(model, 'mixed_bfloat16', keep=('decoder_output',)), 'float32')
     assert back.get_layer('decoder_output').dtype_policy.name == 'float32' and len(back.weights) == len(model.weights)
+    assert np.isfinite(model.train_on_batch(*next(iter(batch_dataset(tv, tokens, 8)))))  # compiled, as a fresh model is
 
 
 def test_the_precision_is_part_of_the_decoder_key(tmp_path, monkeypatch):
