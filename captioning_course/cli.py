@@ -112,7 +112,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument('--decoder', choices=DECODERS, default='tutorial',
                    help="tutorial (the tutorial's GRU decoder), attention (a GRU that attends to the image's regions at every word) "
                         "or transformer (self-attention over the words, cross-attention over the regions)")
-    t.add_argument('--epochs', type=int, default=None, help="decoder training epochs; default: the decoder's (6 for each)")
+    t.add_argument('--epochs', type=int, default=None, help="decoder training epochs; default: the decoder's (tutorial 8, attention and transformer 6)")
     t.add_argument('--image-model', choices=IMAGE_MODELS, default=None,
                    help='vgg16 (ImageNet weights: $CAPTIONING_VGG16_WEIGHTS or a download) or concepts (pre-trained here on the captions); default: vgg16 for coco, concepts otherwise')
     t.add_argument('--concept-epochs', type=int, default=None, help="image model pre-training epochs (--image-model concepts); default: `ConceptConfig`'s")

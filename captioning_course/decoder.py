@@ -122,7 +122,7 @@ def decoder_config(shape:tuple, # shape of one image's transfer values
     return DecoderConfig(int(np.prod(shape)), num_words, **sizes)
 
 TUTORIAL = Design('tutorial', build_decoder, build_one_step, decoder_config, 'captioning_course.decoder',
-                  sizes=dict(state_size=256), training=dict(epochs=6, schedule='cosine', learning_rate=3e-3))  # what this course trains on a laptop
+                  sizes=dict(state_size=256), training=dict(epochs=8, schedule='cosine', learning_rate=2e-3))  # what this course trains on a laptop
 
 # %% ../nbs/05_decoder.ipynb #2af45b71
 def library_designs() -> dict:
