@@ -1,5 +1,5 @@
 """The chapter profile of `benchmarks/chapters.py`: which notebooks it picks, and that it executes and stores one."""
-import importlib.util, json, os
+import importlib.util
 from pathlib import Path
 
 import nbformat
