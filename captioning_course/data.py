@@ -18,12 +18,12 @@ from PIL import Image, ImageDraw, ImageOps
 from tqdm import tqdm
 
 # %% auto #0
-__all__ = ['DATASETS', 'COCO_URL', 'COCO_FILES', 'log', 'SCENES_MARKER', 'SCENES_VERSION', 'RECORDS_VERSION', 'SHAPES', 'COLOURS',
-           'SIZES', 'BACKGROUNDS', 'TEXTURES', 'GRID', 'SYNONYMS', 'NUMBERS', 'PLURALS', 'PREFIXES', 'SURFACES',
-           'EMBEDDED_VERSION', 'stderr_to', 'dataset_name', 'default_data_dir', 'atomic_path', 'atomic_write_json',
-           'file_digest', 'download', 'safe_extract', 'maybe_download_and_extract', 'Records', 'parse_captions',
-           'load_records', 'load_scenes', 'ImageError', 'load_image', 'random_scene', 'draw_scene', 'scene_captions',
-           'make_image', 'write_embedded', 'embedded_dataset', 'show_image', 'dataset_summary', 'coco_layout',
+__all__ = ['DATASETS', 'SCENES_MARKER', 'SCENES_VERSION', 'log', 'RECORDS_VERSION', 'SHAPES', 'COLOURS', 'SIZES', 'BACKGROUNDS',
+           'TEXTURES', 'GRID', 'SYNONYMS', 'NUMBERS', 'PLURALS', 'PREFIXES', 'SURFACES', 'EMBEDDED_VERSION', 'COCO_URL',
+           'COCO_FILES', 'stderr_to', 'dataset_name', 'default_data_dir', 'Records', 'parse_captions', 'atomic_path',
+           'atomic_write_json', 'file_digest', 'load_records', 'load_scenes', 'ImageError', 'load_image',
+           'random_scene', 'draw_scene', 'scene_captions', 'make_image', 'write_embedded', 'embedded_dataset',
+           'show_image', 'dataset_summary', 'download', 'safe_extract', 'maybe_download_and_extract', 'coco_layout',
            'prepare_data']
 
 # %% ../nbs/01_data.ipynb #1519e8fe
@@ -75,99 +75,6 @@ def default_data_dir(dataset:str|None=None, # `'embedded'` or `'coco'`; `None` r
         return Path(os.environ['CAPTIONING_DATA_DIR']).expanduser()
     return Path('~/.cache/captioning_course').expanduser()/dataset_name(dataset)
 
-# %% ../nbs/01_data.ipynb #7f6ba771
-@contextmanager
-def atomic_path(path:Path|str, # the file to write
-               ) -> Iterator[Path]:
-    "Yield a temporary path beside `path`; rename it over `path` when the block succeeds, remove it otherwise."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix=path.suffix)  # same suffix: NumPy and Keras check it
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally: Path(tmp).unlink(missing_ok=True)
-
-# %% ../nbs/01_data.ipynb #f0a71919
-def atomic_write_json(path:Path|str, # where the JSON file goes
-                      obj, # anything `json.dump` accepts
-                     ) -> Path:
-    "Write `obj` as JSON to `path` through a temporary file and an atomic rename."
-    with atomic_path(path) as tmp: tmp.write_text(json.dumps(obj), encoding='utf-8')
-    return Path(path)
-
-# %% ../nbs/01_data.ipynb #bb85df4d
-def file_digest(path:Path|str, # file to fingerprint
-               ) -> str:
-    "SHA-256 of the bytes of `path`, used to tell whether a cache still belongs to its source."
-    with open(path, 'rb') as f: return hashlib.file_digest(f, 'sha256').hexdigest()
-
-# %% ../nbs/01_data.ipynb #2e66ac71
-COCO_URL = 'http://images.cocodataset.org/'
-COCO_FILES = {'zips/train2017.zip': 'train2017', 'zips/val2017.zip': 'val2017',  # archive -> what it unpacks to
-              'annotations/annotations_trainval2017.zip': 'annotations/captions_val2017.json'}
-log = logging.getLogger('captioning_course')
-
-# %% ../nbs/01_data.ipynb #6c49235e
-def download(url:str, # address of the file
-             dest:Path|str, # where the finished file goes
-             chunk_size:int=1<<20, # bytes read at a time
-            ) -> Path:
-    "Download `url` to `dest`, resuming a partial `dest.part`; does nothing if `dest` exists."
-    dest = Path(dest)
-    if dest.exists(): return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + '.part')
-    have = part.stat().st_size if part.exists() else 0
-    req = urllib.request.Request(url, headers={'Range': f'bytes={have}-'} if have else {})
-    try: resp = urllib.request.urlopen(req)
-    except urllib.error.HTTPError as e:
-        if e.code != 416: raise OSError(f"cannot download {url}: HTTP {e.code}") from e
-        os.replace(part, dest)  # 416: the part file already holds every byte
-        return dest
-    with resp:
-        if have and resp.status != 206: have = 0  # the server ignored the range: start again
-        total = have + int(resp.headers.get('Content-Length') or 0)
-        with open(part, 'ab' if have else 'wb') as f, tqdm(total=total or None, initial=have, unit='B',
-                unit_scale=True, desc=dest.name) as bar:
-            while block := resp.read(chunk_size): bar.update(f.write(block))
-    if total and part.stat().st_size != total:
-        raise OSError(f"download of {url} stopped at {part.stat().st_size} of {total} bytes; run again to resume")
-    os.replace(part, dest)
-    return dest
-
-# %% ../nbs/01_data.ipynb #229f1fc3
-def safe_extract(archive:Path|str, # zip file
-                 target:Path|str, # folder to extract into
-                ) -> Path:
-    "Extract `archive` into `target` once, refusing any entry that would land outside `target`."
-    archive, target = Path(archive), Path(target)
-    done = target/f'.{archive.name}.extracted'
-    if done.exists(): return target
-    root = target.resolve()
-    with zipfile.ZipFile(archive) as z:
-        for name in z.namelist():
-            if not (root/name).resolve().is_relative_to(root):
-                raise ValueError(f"{archive}: entry {name!r} would be written outside {target}; refusing to extract")
-        z.extractall(target)
-    done.touch()
-    return target
-
-# %% ../nbs/01_data.ipynb #f1cb7aa8
-def maybe_download_and_extract(data_dir:Path|str|None=None, # COCO's folder; `None`: `default_data_dir('coco')`
-                               base_url:str=COCO_URL, # server holding `files`
-                               files:dict=COCO_FILES, # path below `base_url` -> what the archive unpacks to
-                              ) -> Path:
-    "Download and unpack MS-COCO 2017 into `data_dir`; what is already unpacked is used as it is, archives or not."
-    root = Path(data_dir) if data_dir else default_data_dir('coco')
-    for f, content in files.items():
-        archive = root/'downloads'/Path(f).name
-        if (root/f'.{archive.name}.extracted').exists(): continue
-        if (root/content).exists() and not archive.exists(): continue  # unpacked elsewhere, or its archive deleted
-        safe_extract(download(base_url + f, archive), root)
-    return root
-
 # %% ../nbs/01_data.ipynb #6ea56bdf
 class Records(NamedTuple):
     "Image ids, file names and captions of one split, aligned by position."
@@ -196,7 +103,36 @@ def parse_captions(path:Path|str, # a COCO `captions_*.json` file
                 captions=[caps[im['id']] for im in images], skipped=len(coco['images']) - len(images),
                 scenes=[dict(objects=im['objects'], background=im['background']) for im in images] if ours else None)
 
+# %% ../nbs/01_data.ipynb #7f6ba771
+@contextmanager
+def atomic_path(path:Path|str, # the file to write
+               ) -> Iterator[Path]:
+    "Yield a temporary path beside `path`; rename it over `path` when the block succeeds, remove it otherwise."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix=path.suffix)  # same suffix: NumPy and Keras check it
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally: Path(tmp).unlink(missing_ok=True)
+
+# %% ../nbs/01_data.ipynb #f0a71919
+def atomic_write_json(path:Path|str, # where the JSON file goes
+                      obj, # anything `json.dump` accepts
+                     ) -> Path:
+    "Write `obj` as JSON to `path` through a temporary file and an atomic rename."
+    with atomic_path(path) as tmp: tmp.write_text(json.dumps(obj), encoding='utf-8')
+    return Path(path)
+
+# %% ../nbs/01_data.ipynb #bb85df4d
+def file_digest(path:Path|str, # file to fingerprint
+               ) -> str:
+    "SHA-256 of the bytes of `path`, used to tell whether a cache still belongs to its source."
+    with open(path, 'rb') as f: return hashlib.file_digest(f, 'sha256').hexdigest()
+
 # %% ../nbs/01_data.ipynb #85012835
+log = logging.getLogger('captioning_course')
 RECORDS_VERSION = 2
 
 def _split_records(train, data_dir):
@@ -496,6 +432,70 @@ def dataset_summary(data_dir:Path|str|None=None, # dataset folder; `None`: `defa
                                   mean_length=round(float(np.mean(lengths)), 2), max_length=max(lengths))
     out['bytes'] = sum(p.stat().st_size for p in root.rglob('*') if p.is_file())
     return out
+
+# %% ../nbs/01_data.ipynb #2e66ac71
+COCO_URL = 'http://images.cocodataset.org/'
+COCO_FILES = {'zips/train2017.zip': 'train2017', 'zips/val2017.zip': 'val2017',  # archive -> what it unpacks to
+              'annotations/annotations_trainval2017.zip': 'annotations/captions_val2017.json'}
+
+# %% ../nbs/01_data.ipynb #6c49235e
+def download(url:str, # address of the file
+             dest:Path|str, # where the finished file goes
+             chunk_size:int=1<<20, # bytes read at a time
+            ) -> Path:
+    "Download `url` to `dest`, resuming a partial `dest.part`; does nothing if `dest` exists."
+    dest = Path(dest)
+    if dest.exists(): return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + '.part')
+    have = part.stat().st_size if part.exists() else 0
+    req = urllib.request.Request(url, headers={'Range': f'bytes={have}-'} if have else {})
+    try: resp = urllib.request.urlopen(req)
+    except urllib.error.HTTPError as e:
+        if e.code != 416: raise OSError(f"cannot download {url}: HTTP {e.code}") from e
+        os.replace(part, dest)  # 416: the part file already holds every byte
+        return dest
+    with resp:
+        if have and resp.status != 206: have = 0  # the server ignored the range: start again
+        total = have + int(resp.headers.get('Content-Length') or 0)
+        with open(part, 'ab' if have else 'wb') as f, tqdm(total=total or None, initial=have, unit='B',
+                unit_scale=True, desc=dest.name) as bar:
+            while block := resp.read(chunk_size): bar.update(f.write(block))
+    if total and part.stat().st_size != total:
+        raise OSError(f"download of {url} stopped at {part.stat().st_size} of {total} bytes; run again to resume")
+    os.replace(part, dest)
+    return dest
+
+# %% ../nbs/01_data.ipynb #229f1fc3
+def safe_extract(archive:Path|str, # zip file
+                 target:Path|str, # folder to extract into
+                ) -> Path:
+    "Extract `archive` into `target` once, refusing any entry that would land outside `target`."
+    archive, target = Path(archive), Path(target)
+    done = target/f'.{archive.name}.extracted'
+    if done.exists(): return target
+    root = target.resolve()
+    with zipfile.ZipFile(archive) as z:
+        for name in z.namelist():
+            if not (root/name).resolve().is_relative_to(root):
+                raise ValueError(f"{archive}: entry {name!r} would be written outside {target}; refusing to extract")
+        z.extractall(target)
+    done.touch()
+    return target
+
+# %% ../nbs/01_data.ipynb #f1cb7aa8
+def maybe_download_and_extract(data_dir:Path|str|None=None, # COCO's folder; `None`: `default_data_dir('coco')`
+                               base_url:str=COCO_URL, # server holding `files`
+                               files:dict=COCO_FILES, # path below `base_url` -> what the archive unpacks to
+                              ) -> Path:
+    "Download and unpack MS-COCO 2017 into `data_dir`; what is already unpacked is used as it is, archives or not."
+    root = Path(data_dir) if data_dir else default_data_dir('coco')
+    for f, content in files.items():
+        archive = root/'downloads'/Path(f).name
+        if (root/f'.{archive.name}.extracted').exists(): continue
+        if (root/content).exists() and not archive.exists(): continue  # unpacked elsewhere, or its archive deleted
+        safe_extract(download(base_url + f, archive), root)
+    return root
 
 # %% ../nbs/01_data.ipynb #45d4bb4b
 def coco_layout(root:Path|str, # a dataset folder

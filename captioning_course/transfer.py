@@ -353,23 +353,6 @@ def _chunk_values(image_model, dim, paths, batch_size, skip_bad):
     if len(bad) < len(paths): out[[i for i, r in enumerate(rows) if r is not None]] = image_model.values_of(np.stack([r for r in rows if r is not None]), batch_size)
     return out, bad
 
-# %% ../nbs/02_transfer.ipynb #7fac0fca
-def process_images(image_model:ImageModel, # network, input size and preprocessing
-                   paths:list, # image files, in the order of the records
-                   cache_dir:Path|str, # folder of the `.npy` caches
-                   name:str='transfer', # prefix of the cache file
-                   layer:str|None=None, # transfer layer; `None`: the model's default
-                   batch_size:int=64, # images per forward pass
-                   chunk_size:int=512, # images per resumable chunk
-                   skip_bad:bool=False, # give unreadable images a NaN row instead of raising `ImageError`
-                  ) -> np.ndarray:
-    "Transfer values `(images, D)` float16 of `paths`: cached, fingerprinted, resumable, safe in parallel."
-    layer = layer or image_model.layer
-    final = Path(cache_dir)/f'{name}-{image_model.name}-{layer}-{transfer_fingerprint(image_model, layer, paths)[:16]}.npy'
-    with FileLock(str(final) + '.lock'):
-        if not final.exists(): _extract(image_model, layer, [str(p) for p in paths], final, batch_size, chunk_size, skip_bad)
-    return np.load(final, mmap_mode='r')
-
 # %% ../nbs/02_transfer.ipynb #9196e05b
 def _extract(image_model, layer, paths, final, batch_size, chunk_size, skip_bad):
     parts, image_model = final.with_suffix('.parts'), image_model.at(layer)
@@ -392,6 +375,23 @@ def _extract(image_model, layer, paths, final, batch_size, chunk_size, skip_bad)
         for i, s in enumerate(starts): out[s:s + chunk_size] = np.load(parts/f'{i:06d}.npy')
         out.flush(); del out
     shutil.rmtree(parts)
+
+# %% ../nbs/02_transfer.ipynb #7fac0fca
+def process_images(image_model:ImageModel, # network, input size and preprocessing
+                   paths:list, # image files, in the order of the records
+                   cache_dir:Path|str, # folder of the `.npy` caches
+                   name:str='transfer', # prefix of the cache file
+                   layer:str|None=None, # transfer layer; `None`: the model's default
+                   batch_size:int=64, # images per forward pass
+                   chunk_size:int=512, # images per resumable chunk
+                   skip_bad:bool=False, # give unreadable images a NaN row instead of raising `ImageError`
+                  ) -> np.ndarray:
+    "Transfer values `(images, D)` float16 of `paths`: cached, fingerprinted, resumable, safe in parallel."
+    layer = layer or image_model.layer
+    final = Path(cache_dir)/f'{name}-{image_model.name}-{layer}-{transfer_fingerprint(image_model, layer, paths)[:16]}.npy'
+    with FileLock(str(final) + '.lock'):
+        if not final.exists(): _extract(image_model, layer, [str(p) for p in paths], final, batch_size, chunk_size, skip_bad)
+    return np.load(final, mmap_mode='r')
 
 # %% ../nbs/02_transfer.ipynb #3d8eec0d
 IMAGE_MODELS = ('vgg16', 'concepts')
