@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 import keras
+import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 from filelock import FileLock
@@ -22,7 +23,7 @@ from .transfer import fast_precision, load_image_model, transfer_values, with_po
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'dataset_tokenizer', 'masked_loss', 'TrainConfig', 'learning_rate', 'ResumableCheckpoint',
-           'train_decoder', 'decoder_dir', 'trained_decoder']
+           'train_decoder', 'decoder_dir', 'training_scalars', 'plot_training', 'trained_decoder']
 
 # %% ../nbs/06_training.ipynb #6e950915
 def dataset_tokenizer(data_dir:Path|str, # dataset folder
@@ -159,6 +160,38 @@ def decoder_dir(data_dir:Path|str, # dataset folder
     key = json.dumps([Path(getattr(transfer_values, 'filename', '') or '').name, tokenizer.fingerprint,
                       asdict(dcfg), asdict(tcfg.resolved()), design.name], sort_keys=True)
     return Path(data_dir)/'models'/f'decoder-{hashlib.sha256(key.encode()).hexdigest()[:16]}'
+
+# %% ../nbs/06_training.ipynb #708d2628
+def training_scalars(log_dir:Path|str, # a `logs` folder of Keras' `TensorBoard` callback (`train_decoder` writes one per model)
+                    ) -> dict:
+    "Read the scalars logged once an epoch from TensorBoard's event files: `{run: {tag: {epoch: value}}}`, epochs from 1."
+    found = {}
+    for run in sorted(p for p in Path(log_dir).iterdir() if p.is_dir()):  # 'train', and 'validation' when `fit` validates
+        files = sorted(str(f) for f in run.glob('events.out.tfevents.*'))
+        events = (tf.compat.v1.Event.FromString(r.numpy()) for r in tf.data.TFRecordDataset(files))
+        for e in sorted(events, key=lambda e: e.wall_time):  # a resumed run adds a file: an epoch logged twice keeps its later value
+            for v in e.summary.value:
+                if v.metadata.plugin_data.plugin_name == 'scalars':  # Keras logs step = epoch - 1
+                    found.setdefault(run.name, {}).setdefault(v.tag, {})[e.step + 1] = float(tf.make_ndarray(v.tensor))
+    if not found: raise FileNotFoundError(f"no TensorBoard scalars under {log_dir}")
+    return {run: {tag: dict(sorted(by_epoch.items())) for tag, by_epoch in tags.items()} for run, tags in found.items()}
+
+# %% ../nbs/06_training.ipynb #0e6a20e6
+def plot_training(log_dir:Path|str, # as for `training_scalars`
+                 ) -> plt.Figure:
+    "Plot the loss of every run (training, and validation if logged) and the learning rate, epoch by epoch."
+    runs = training_scalars(log_dir)
+    rates = [t['epoch_learning_rate'] for t in runs.values() if 'epoch_learning_rate' in t]
+    fig, axs = plt.subplots(1, 1 + bool(rates), figsize=(9 if rates else 5, 3.2), squeeze=False)
+    for run, tags in runs.items():
+        if 'epoch_loss' in tags: axs[0, 0].plot(list(tags['epoch_loss']), list(tags['epoch_loss'].values()), 'o-', label=run)
+    axs[0, 0].set(xlabel='epoch', ylabel='loss', title='Loss'); axs[0, 0].legend()
+    if rates:  # the optimizer's rate at the end of each epoch, the same in every run
+        axs[0, 1].plot(list(rates[0]), list(rates[0].values()), 'o-', color='tab:green')
+        axs[0, 1].set(xlabel='epoch', ylabel='at the end of the epoch', title='Learning rate')
+        axs[0, 1].ticklabel_format(axis='y', style='sci', scilimits=(0, 0))
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/06_training.ipynb #4b3d44e9
 def trained_decoder(data_dir:Path|str|None=None, # dataset folder; `None`: `prepare_data()`
