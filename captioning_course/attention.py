@@ -15,7 +15,7 @@ from .decoder import Design, OneStep
 
 # %% auto #0
 __all__ = ['FEATURE_LAYERS', 'ATTENTION', 'AttentionConfig', 'build_attention_decoder', 'build_attention_step',
-           'attention_config', 'show_attention']
+           'attention_config', 'draw_attention', 'show_attention']
 
 # %% ../nbs/08e_attention.ipynb #fadbbee5
 FEATURE_LAYERS = dict(concepts='feature_map', vgg16='block5_pool')  # the last convolutional block of each image model
@@ -82,6 +82,22 @@ def attention_config(shape:tuple, # (height, width, channels) of the feature map
 ATTENTION = Design('attention', build_attention_decoder, build_attention_step, attention_config, 'captioning_course.attention',
                    layer=FEATURE_LAYERS, sizes=dict(state_size=128), training=dict(epochs=6, batch_size=128))
 
+# %% ../nbs/08e_attention.ipynb #0221011f
+def draw_attention(ax, # a Matplotlib axis
+                   image:np.ndarray, # (H, W, 3) RGB in [0, 1]
+                   attention:np.ndarray|None=None, # (regions,) attention weights; `None`: the plain image
+                   feature_shape:tuple|None=None, # (h, w) of the regions; `None`: a square
+                   veil:float=0.7, # opacity of the veil where the decoder did not look at all
+                  ):
+    "Show `image` on `ax` under a dark veil that is clear where the decoder looked most."
+    ax.imshow(image); ax.set_axis_off()
+    if attention is None: return
+    h, w = feature_shape or (int(round(np.sqrt(np.size(attention)))),)*2
+    a = np.reshape(attention, (h, w))/np.max(attention)  # 1 where it looked most
+    shade = np.zeros((h, w, 4)); shade[..., 3] = veil*(1 - a)  # black, transparent where a = 1
+    H, W = image.shape[:2]
+    ax.imshow(shade, extent=(-0.5, W - 0.5, H - 0.5, -0.5), interpolation='bilinear')
+
 # %% ../nbs/08e_attention.ipynb #2f83ae64
 def show_attention(image:np.ndarray, # (H, W, 3) RGB in [0, 1]
                    words:list, # the caption's words
@@ -89,14 +105,11 @@ def show_attention(image:np.ndarray, # (H, W, 3) RGB in [0, 1]
                    feature_shape:tuple, # (h, w) of the regions
                    cols:int=6, # panels per row
                   ) -> plt.Figure:
-    "Draw the image once per word with that word's attention map over it."
+    "Draw the image once per word, veiled by `draw_attention` where that word's decoder step did not look."
     rows = -(-len(words) // cols)
-    fig, axs = plt.subplots(rows, cols, figsize=(2*cols, 2.2*rows), squeeze=False)
-    H, W = image.shape[:2]
-    for ax in axs.flat: ax.axis('off')
+    fig, axs = plt.subplots(rows, cols, figsize=(1.6*cols, 1.85*rows), squeeze=False, layout='constrained')
+    for ax in axs.flat: ax.set_axis_off()
     for ax, word, w in zip(axs.flat, words, weights):
-        ax.imshow(image)
-        ax.imshow(w.reshape(feature_shape), cmap='viridis', alpha=0.55, extent=(0, W, H, 0), interpolation='bilinear')
+        draw_attention(ax, image, w, feature_shape)
         ax.set_title(word, fontsize=10)
-    fig.tight_layout()
     return fig

@@ -23,15 +23,18 @@ def cmd_data(args:argparse.Namespace, # parsed `--dataset` and `--data-dir`
     return 0
 
 # %% ../nbs/90_cli.ipynb #d3eadf04
-def _samples_figure(path, root, filenames, predicted, references, n=8):
-    "Save a grid of validation images with their predicted and true captions."
+def _samples_figure(path, root, filenames, predicted, references, n=8, cols=4):
+    "Save a grid of validation images with their predicted and first true captions above them."
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axs = plt.subplots(2, (n + 1)//2, figsize=(4*((n + 1)//2), 9))
-    for ax, f, p, r in zip(axs.flat, filenames, predicted, references):
-        ax.imshow(load_image(root/'val2017'/f)); ax.axis('off')
-        ax.set_title(textwrap.fill('predicted: ' + p, 38) + '\n' + textwrap.fill('true: ' + r[0], 38), fontsize=9, loc='left')
-    fig.tight_layout(); fig.savefig(path, dpi=80); plt.close(fig)
+    titles = [textwrap.fill('predicted: ' + p, 34) + '\n' + textwrap.fill('true: ' + r[0], 34) for p, r in zip(predicted[:n], references)]
+    rows = -(-len(titles)//cols)
+    lines = max(t.count('\n') + 1 for t in titles)  # the tallest title sets the room above every image
+    fig, axs = plt.subplots(rows, cols, figsize=(3*cols, rows*(3.1 + 0.2*lines)), squeeze=False, layout='constrained')
+    for ax in axs.flat: ax.axis('off')
+    for ax, f, t in zip(axs.flat, filenames, titles):
+        ax.imshow(load_image(root/'val2017'/f)); ax.set_title(t, fontsize=9, loc='left')
+    fig.savefig(path, dpi=100, bbox_inches='tight'); plt.close(fig)
 
 # %% ../nbs/90_cli.ipynb #18890854
 def cmd_tutorial(args:argparse.Namespace, # parsed options of `tutorial`

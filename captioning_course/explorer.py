@@ -16,12 +16,12 @@ from matplotlib.figure import Figure
 from .data import ImageError, load_image, load_records, prepare_data
 from .transfer import load_image_model
 from .decoder import DESIGNS, library_designs
+from .attention import draw_attention
 from .generation import Follow, decode, decode_steps, decoding, trained_captioner
 
 # %% auto #0
-__all__ = ['METHODS', 'menu_rule', 'caption_tokens', 'word_probabilities', 'top_words', 'Step', 'CaptionSteps', 'draw_image',
-           'draw_top_words', 'step_figure', 'figure_png', 'image_png', 'chart_png', 'CaptionExplorer',
-           'design_captioners']
+__all__ = ['METHODS', 'menu_rule', 'caption_tokens', 'word_probabilities', 'top_words', 'Step', 'CaptionSteps', 'draw_top_words',
+           'step_figure', 'figure_png', 'image_png', 'chart_png', 'CaptionExplorer', 'design_captioners']
 
 # %% ../nbs/09_explorer.ipynb #55b7ac4f
 METHODS = dict(greedy='greedy', beam='beam search', sample='sampling') # the menu's labels of the generation chapter's `DECODINGS`
@@ -114,21 +114,6 @@ def caption(self:CaptionSteps) -> str:
     "The caption so far."
     return self.cap.tokenizer.tokens_to_string(self.tokens)
 
-# %% ../nbs/09_explorer.ipynb #454dbaa4
-def draw_image(ax, # a Matplotlib axis
-               image:np.ndarray, # (H, W, 3) RGB in [0, 1]
-               attention:np.ndarray|None=None, # (regions,) attention weights to lay over the image
-               feature_shape:tuple|None=None, # (h, w) of the regions; `None`: a square
-              ):
-    "Show `image` on `ax`; with an attention map, dim the regions the decoder did not look at."
-    ax.imshow(image); ax.set_axis_off()
-    if attention is None: return
-    h, w = feature_shape or (int(round(np.sqrt(attention.size))),)*2
-    a = np.reshape(attention, (h, w))/np.max(attention)  # 1 where it looked most
-    shade = np.zeros((h, w, 4)); shade[..., 3] = 0.8*(1 - a)  # a black veil, clear where it looked
-    H, W = image.shape[:2]
-    ax.imshow(shade, extent=(-0.5, W - 0.5, H - 0.5, -0.5), interpolation='bilinear')
-
 # %% ../nbs/09_explorer.ipynb #5b9650b0
 def draw_top_words(ax, # a Matplotlib axis
                    step:Step, # the step to show
@@ -152,7 +137,7 @@ def step_figure(image:np.ndarray, # (H, W, 3) RGB in [0, 1]
     fig = fig or Figure(figsize=(7.5, 3), layout='constrained')
     ax_img, ax_bar = fig.subplots(1, 2, width_ratios=(1, 1.4))
     step = steps.steps[-1]
-    draw_image(ax_img, image, step.attention, steps.cap.feature_shape)
+    draw_attention(ax_img, image, step.attention, steps.cap.feature_shape)
     draw_top_words(ax_bar, step)
     fig.suptitle(steps.caption, x=0.02, ha='left', fontsize=11)
     return fig
@@ -167,12 +152,12 @@ def figure_png(fig:Figure, # a Matplotlib figure
 
 # %% ../nbs/09_explorer.ipynb #f4cd4e80
 def image_png(image:np.ndarray, # (H, W, 3) RGB in [0, 1]
-              attention:np.ndarray|None=None, feature_shape:tuple|None=None, # as for `draw_image`
+              attention:np.ndarray|None=None, feature_shape:tuple|None=None, # as for `draw_attention`
               size:float=3.0, # inches
              ) -> bytes:
     "The image, with its attention map if given, as PNG bytes."
     fig = Figure(figsize=(size, size), dpi=100, layout='constrained')
-    draw_image(fig.add_subplot(), image, attention, feature_shape)
+    draw_attention(fig.add_subplot(), image, attention, feature_shape)
     return figure_png(fig)
 
 def chart_png(step:Step) -> bytes:
@@ -229,7 +214,7 @@ def _make_widgets(self:CaptionExplorer):
     self.seed = t(W.BoundedIntText(0, min=0, max=10**6, description='seed', layout=W.Layout(width='9em'), **wide), 'ce-seed')
     self.beam_width = t(W.IntSlider(3, 1, 8, description='beams', **wide), 'ce-beam')
     self.source, self.truth = t(W.HTML(), 'ce-source'), t(W.HTML(), 'ce-truth')
-    self.caption_title, self.caption = t(W.HTML(), 'ce-caption-title'), t(W.Label(), 'ce-caption')
+    self.caption_title, self.caption = t(W.HTML(), 'ce-caption-title'), t(W.HTML(), 'ce-caption')  # HTML wraps a long caption
     self.next_word = t(W.Button(description='next word', button_style='primary'), 'ce-next-word')
     self.restart, self.words = t(W.Button(description='start over'), 'ce-restart'), t(W.Label(), 'ce-words')
     self.image = t(W.Image(format='png', layout=W.Layout(width='300px', height='300px')), 'ce-image')
@@ -307,7 +292,7 @@ def show_image(self:CaptionExplorer, image, # a path, or the bytes of an image f
     try: self.pixels = load_image(file())
     except ImageError:
         self.pixels, self.steps, self.caption_title.value = None, None, ''
-        self.caption.value, self.image.layout.display = f'cannot read {name}: not an image', 'none'
+        self.caption.value, self.image.layout.display = html.escape(f'cannot read {name}: not an image'), 'none'
         self.next_word.disabled = self.restart.disabled = True
         return
     self._file, self._tv = file, {}
@@ -338,7 +323,7 @@ def refresh(self:CaptionExplorer):
     self.temperature.disabled = self.seed.disabled = self.method.value != 'sample'
     self.beam_width.disabled = self.method.value != 'beam'
     self.caption_title.value = f'<b>predicted caption</b> ({METHODS[self.method.value]})'
-    self.caption.value = self.cap.tokenizer.tokens_to_string(caption_tokens(self.cap, self.transfer_values, **self.settings()))
+    self.caption.value = html.escape(self.cap.tokenizer.tokens_to_string(caption_tokens(self.cap, self.transfer_values, **self.settings())))
     self.reset_steps()
 
 @patch
@@ -354,8 +339,8 @@ def reset_steps(self:CaptionExplorer):
 def step(self:CaptionExplorer) -> Step:
     "Reveal the next word: the caption so far, the chart of likeliest words, and the attention map if any."
     s = self.steps.next_word()
-    self.words.value = self.steps.caption + (' ■' if self.steps.done else ' …')
-    self.chart.value, self.chart.layout.visibility = chart_png(s), 'visible'
     if s.attention is not None: self.image.value = image_png(self.pixels, s.attention, self.cap.feature_shape)
+    self.chart.value, self.chart.layout.visibility = chart_png(s), 'visible'  # after the map: a new chart means all is sent
+    self.words.value = self.steps.caption + (' ■' if self.steps.done else ' …')
     self.next_word.disabled = self.steps.done
     return s

@@ -3,17 +3,31 @@
 JupyterLab is started on 127.0.0.1 with fresh settings, workspaces, config and runtime folders, on a copy of
 `nbs/09_explorer.ipynb` in a throwaway nbdev project (so neither the committed notebook nor the library is ever
 written, not even by the notebook's closing `nbdev_export`; autosave is off as well). Debian's chromium,
-driven by Playwright (no browser download), opens the copy, runs all its cells, presses "next word" twice and
-checks that the caption's words and the chart of likeliest words appear. The screenshot is kept in
-`test-artifacts/`. JupyterLab and its kernel are stopped whatever happens. The settings and waits follow
-`browser-testing.md` of the shared references: each of them once made such a test flaky when missing."""
+driven by Playwright (no browser download), opens the copy and runs all its cells once (the `explorer_page`
+fixture); the first test presses "next word" twice and checks that the caption's words and the chart of likeliest
+words appear. JupyterLab and its kernel are stopped whatever happens. The settings and waits follow
+`browser-testing.md` of the shared references: each of them once made such a test flaky when missing.
+
+Screenshots. The docs site runs no widgets, so the chapter shows the explorer through screenshots that the second
+test takes, each cropped to the widget, into `test-artifacts/`:
+
+- `explorer-image.png`: the attention decoder chosen, a validation image with three objects, its predicted caption
+  and its true captions, before any step;
+- `explorer-step-01.png`, `explorer-step-03.png`, `explorer-step-07.png`: after 1, 3 and 7 clicks of "next word":
+  the caption so far, the chart of the likeliest next words (the chosen one in orange) and the attention map over
+  the image.
+
+With `CAPTIONING_UPDATE_SCREENSHOTS=1` in the environment the test also writes them, reduced to 256 colours, to
+`nbs/images/`, the copies the chapter shows: `CAPTIONING_UPDATE_SCREENSHOTS=1 pytest tests/test_explorer.py`,
+then look at them and commit them. A failed test leaves a full-page `explorer-failure.png` (or
+`explorer-screenshots-failure.png`) in `test-artifacts/`."""
 import ctypes, json, os, re, shutil, signal, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK, ARTIFACTS = ROOT/'nbs'/'09_explorer.ipynb', ROOT/'test-artifacts'
+NOTEBOOK, ARTIFACTS, IMAGES = ROOT/'nbs'/'09_explorer.ipynb', ROOT/'test-artifacts', ROOT/'nbs'/'images'
 CHROMIUM = os.environ.get('CHROMIUM_PATH') or shutil.which('chromium') or '/usr/bin/chromium'
 CHROMIUM_ARGS = ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
                  '--disable-component-update', '--disable-sync']
@@ -24,6 +38,8 @@ SETTINGS = {  # JupyterLab settings, each of which broke a run when missing
     'apputils-extension/notification': {'fetchNews': 'false', 'checkForUpdates': False},
     'apputils-extension/sessionDialogs': {'skipKernelRestartDialog': True},
 }
+SCREENSHOT_IMAGE = 7  # the validation image of the screenshots: three objects, which the attention decoder names right
+SCREENSHOT_STEPS = (1, 3, 7)  # clicks of "next word" before each step's screenshot
 RUN_ALL_TIMEOUT_S = 420  # the chapter takes 20-60 s on 2 shared cores; far more only when something is wrong
 
 
@@ -141,7 +157,9 @@ CHART_SHOWN = """(src) => {
 }"""
 
 
-def test_explorer_steps_in_jupyterlab(lab, browser):
+@pytest.fixture(scope='module')
+def explorer_page(lab, browser):
+    "A page of JupyterLab with the explorer notebook run to its end; yields the page and the errors it reported."
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={'width': 1400, 'height': 1000})
     errors = []
@@ -152,9 +170,28 @@ def test_explorer_steps_in_jupyterlab(lab, browser):
         page.evaluate(RUN_ALL)
         state = page.wait_for_function(RUN_STATE, timeout=RUN_ALL_TIMEOUT_S*1000, polling=500).json_value()
         assert 'error' not in state, f'a cell failed: {state["error"]}'
+        page.locator('.ce-explorer').wait_for(state='visible', timeout=30_000)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS/'explorer-failure.png'), full_page=True)
+        page.close()
+        raise
+    yield page, errors
+    page.close()
 
+
+def _click_next_word(page, button, words:str, src):
+    "Click \"next word\", wait for the caption so far to read `words` and for a new chart; return the chart's `src`."
+    button.click()
+    page.wait_for_function("([w]) => (document.querySelector('.ce-words')?.textContent || '').startsWith(w + ' ')",
+                           arg=[words], timeout=30_000)
+    page.wait_for_function(CHART_SHOWN, arg=src, timeout=30_000)
+    return page.locator('img.ce-chart').get_attribute('src')
+
+
+def test_explorer_steps_in_jupyterlab(explorer_page):
+    page, errors = explorer_page
+    try:
         explorer = page.locator('.ce-explorer')
-        explorer.wait_for(state='visible', timeout=30_000)
         explorer.scroll_into_view_if_needed()
         caption = page.locator('.ce-caption').inner_text().split()
         assert caption, 'the explorer shows no predicted caption'
@@ -163,12 +200,7 @@ def test_explorer_steps_in_jupyterlab(lab, browser):
 
         src = None
         for n in (1, 2):  # each click reveals one more word of the predicted (greedy) caption, and a new chart
-            button.click()
-            expected = ' '.join(caption[:n])
-            page.wait_for_function("([w]) => (document.querySelector('.ce-words')?.textContent || '').startsWith(w + ' ')",
-                                   arg=[expected], timeout=30_000)
-            page.wait_for_function(CHART_SHOWN, arg=src, timeout=30_000)
-            src = page.locator('img.ce-chart').get_attribute('src')
+            src = _click_next_word(page, button, ' '.join(caption[:n]), src)
         words = page.locator('.ce-words').inner_text()
         assert re.fullmatch(re.escape(' '.join(caption[:2])) + r' […■]', words), words
         box = page.locator('img.ce-chart').bounding_box()
@@ -178,8 +210,47 @@ def test_explorer_steps_in_jupyterlab(lab, browser):
     except Exception:
         page.screenshot(path=str(ARTIFACTS/'explorer-failure.png'), full_page=True)
         raise
-    finally:
-        page.close()
+
+
+def _save(locator, name:str):
+    "Screenshot `locator` to `test-artifacts/`, and to `nbs/images/` (256 colours) with `CAPTIONING_UPDATE_SCREENSHOTS=1`."
+    path = ARTIFACTS/name
+    locator.page.evaluate('() => document.activeElement?.blur()'); locator.page.mouse.move(0, 0)  # no focus ring, no hover
+    locator.screenshot(path=str(path))
+    if os.environ.get('CAPTIONING_UPDATE_SCREENSHOTS') == '1':
+        from PIL import Image
+        IMAGES.mkdir(exist_ok=True)
+        Image.open(path).convert('RGB').quantize(256).save(IMAGES/name, optimize=True)
+
+
+def test_explorer_screenshots(explorer_page):
+    "The explorer's states for the docs site: an image with its captions, then a caption growing word by word."
+    page, errors = explorer_page
+    try:
+        explorer = page.locator('.ce-explorer')
+        explorer.locator('.ce-model select').select_option('attention')
+        page.wait_for_function("() => (document.querySelector('.ce-words')?.textContent || '') === ''", timeout=30_000)
+        for n in range(SCREENSHOT_IMAGE):  # "next ▶" to the screenshots' image, as a person would
+            explorer.get_by_role('button', name='next ▶', exact=True).click()
+            page.wait_for_function("([n]) => (document.querySelector('.ce-source')?.textContent || '').includes(`image ${n} of`)",
+                                   arg=[n + 2], timeout=30_000)
+        # the handler sets the image's name before its caption: wait for the kernel to finish it, updates and all
+        page.wait_for_function(f"() => {PANEL}?.sessionContext.session?.kernel?.status === 'idle'", timeout=30_000)
+        explorer.scroll_into_view_if_needed()
+        assert 'true captions' in page.locator('.ce-truth').inner_text()
+        caption = page.locator('.ce-caption').inner_text().split()
+        assert len(caption) >= max(SCREENSHOT_STEPS), f'the caption is too short for the screenshots: {caption}'
+        _save(explorer, 'explorer-image.png')
+        button, src = explorer.get_by_role('button', name='next word', exact=True), None
+        for n in range(1, max(SCREENSHOT_STEPS) + 1):  # the explorer sends a step's map before its chart and words
+            src = _click_next_word(page, button, ' '.join(caption[:n]), src)
+            if n in SCREENSHOT_STEPS:
+                page.wait_for_function("() => [...document.querySelectorAll('.ce-explorer img')].every(i => i.complete)", timeout=30_000)
+                _save(explorer, f'explorer-step-{n:02d}.png')
+        assert not errors, f'errors in the page: {errors}'
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS/'explorer-screenshots-failure.png'), full_page=True)
+        raise
 
 
 def test_notebook_stores_no_widget_state():
