@@ -91,7 +91,9 @@ def pages(site, browser):
             text=tab.locator('main').inner_text(),
             ids=set(tab.eval_on_selector_all('[id]', 'els => els.map(e => e.id)')),
             links=tab.eval_on_selector_all('a[href]', 'els => els.map(e => e.href)'),
-            images=tab.eval_on_selector_all('main img', 'els => els.map(e => [e.currentSrc || e.src, e.complete, e.naturalWidth])'))
+            images=tab.eval_on_selector_all('main img', 'els => els.map(e => [e.currentSrc || e.src, e.complete, e.naturalWidth])'),
+            collapsed=[c.inner_text() for c in tab.locator('.callout:has(.callout-collapse.collapse:not(.show)) .callout-header').all()],
+            hidden_text=tab.locator('.callout-collapse.collapse:not(.show)').all_inner_texts())
         if page in ('index.html', 'data.html'):
             tab.screenshot(path=str(ARTIFACTS/f"docs-{page.replace('.html', '')}.png"), full_page=True)
         tab.close()
@@ -116,6 +118,28 @@ def test_chapter_page(pages, nb, page, title, figures):
     for bad in ('#|', '<!--', 'Traceback (most recent call last)'):
         assert bad not in p['text'], f'{page}: {bad!r} shows as text'
     assert not p['errors'], f'{page}: console errors {p["errors"]}'
+    if nb[0].isdigit():  # a chapter: it opens with the badge that opens it in Colab
+        assert any(src.endswith('colab-badge.svg') for src in loaded), f'{page}: no Open-in-Colab badge'
+        assert f'https://colab.research.google.com/github/captioning-course/captioning_course/blob/main/nbs/{nb}' in p['links']
+
+
+@pytest.mark.parametrize('page', ['data.html', 'transfer.html'])
+def test_engineering_detail_is_folded_away(pages, page):
+    p = pages[page]
+    assert any('Under the hood' in title for title in p['collapsed']), f'{page}: no collapsed "Under the hood" section'
+    assert all(text.strip() == '' for text in p['hidden_text']), f'{page}: a collapsed section shows its text'
+
+
+def test_the_ideas_are_drawn(pages):
+    decoder = pages['decoder.html']
+    assert 'reset gate' in decoder['text'].lower() and 'update gate' in decoder['text'].lower()
+    assert sum(w > 0 for _, _, w in decoder['images']) >= 3, 'the decoder chapter should draw the GRU and the decoder'
+    assert 'teacher forcing' in (pages['generator.html']['text'] + pages['training.html']['text']).lower()
+
+
+def test_the_explorer_is_shown_in_screenshots(pages):
+    shots = [src for src, ok, w in pages['explorer.html']['images'] if 'explorer-' in src.rsplit('/', 1)[-1] and ok and w > 0]
+    assert len(shots) >= 4, f'explorer.html shows {len(shots)} screenshots of the explorer'
 
 
 def test_every_exported_symbol_has_a_page():
