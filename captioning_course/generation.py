@@ -343,7 +343,7 @@ def load_captioner(folder:Path|str, # a folder written by `Captioner.save` (or b
     check_fingerprint(meta['vocabulary'], tokenizer.fingerprint, d/'vocabulary.json')
     design = _find_design(meta, d/'model.json')
     im = load_image_model(name=meta['image_model'], layer=meta['layer'], saved=None if meta['image_model'] == 'vgg16' else d/'image_model.keras')
-    return Captioner(im, keras.models.load_model(d/'decoder.keras'), tokenizer, design, meta.get('max_tokens', 30))
+    return Captioner(im, keras.models.load_model(d/'decoder.keras', compile=False), tokenizer, design, meta.get('max_tokens', 30))
 
 # %% ../nbs/07_generation.ipynb #616066cf
 def trained_captioner(data_dir:Path|str|None=None, # dataset folder; `None`: `prepare_data()`
