@@ -130,13 +130,14 @@ def _train(model_dir, transfer_values, tokens, tokenizer, dcfg, tcfg, strategy, 
     left = tcfg.epochs - state['epoch']  # the batches of the epochs left, exactly those an uninterrupted run gets
     ds = batch_dataset(transfer_values, tokens, tcfg.batch_size, tcfg.mode, tcfg.seed, state['epoch'], max(left, 1), tcfg.length_window)
     steps = int(ds.cardinality()) // max(left, 1)  # the batches of an epoch, as `batch_dataset` counts them
+    def with_optimizer(model): model.compile(keras.optimizers.RMSprop(learning_rate(tcfg, steps*tcfg.epochs)), masked_loss())
     with strategy.scope():
         if state['epoch']: model = keras.models.load_model(model_dir/'checkpoint.keras')  # with its optimizer, at its step
         else:
             keras.utils.set_random_seed(tcfg.seed)  # the same first weights in every run
             model = design.build(dcfg)
             if tcfg.precision != 'float32': model = with_policy(model, 'mixed_bfloat16', keep=('decoder_output',))
-            model.compile(keras.optimizers.RMSprop(learning_rate(tcfg, steps*tcfg.epochs)), masked_loss())
+            with_optimizer(model)
     if left > 0:
         ckpt = ResumableCheckpoint(model_dir, state['history'])
         model.fit(ds, epochs=tcfg.epochs, initial_epoch=state['epoch'], verbose=verbose, shuffle=False, steps_per_epoch=steps,
@@ -144,7 +145,7 @@ def _train(model_dir, transfer_values, tokens, tokenizer, dcfg, tcfg, strategy, 
         state['history'] = ckpt.history
     if tcfg.precision != 'float32':  # trained in bfloat16: generate (and time or train on) in float32 anywhere
         model = with_policy(model, 'float32')
-        model.compile(keras.optimizers.RMSprop(learning_rate(tcfg, steps*tcfg.epochs)), masked_loss())  # as a fresh model; the optimizer's state stays in the checkpoint
+        with_optimizer(model)  # as a fresh model; the optimizer's state stays in the checkpoint
     return model, state['history']
 
 
