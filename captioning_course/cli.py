@@ -5,9 +5,10 @@
 # %% ../nbs/90_cli.ipynb #f7365dc8
 from __future__ import annotations
 import argparse, json, shutil, sys, textwrap, time
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
+from . import __version__
 from .data import (DATASETS, ImageError, dataset_name, dataset_summary, load_image, load_records,
                                     prepare_data)
 
@@ -16,11 +17,10 @@ __all__ = ['DECODERS', 'IMAGE_MODELS', 'cmd_data', 'cmd_tutorial', 'cmd_caption'
 
 # %% ../nbs/90_cli.ipynb #93ffcc3b
 def cmd_data(args:argparse.Namespace, # parsed `--dataset` and `--data-dir`
-            ) -> int:
-    "Make or find the dataset and print its summary as JSON."
+            ) -> str:
+    "Make or find the dataset; its summary as JSON."
     root = prepare_data(args.dataset, args.data_dir)
-    print(json.dumps(dict(dataset=dataset_name(args.dataset), path=str(root), **dataset_summary(root)), indent=2))
-    return 0
+    return json.dumps(dict(dataset=dataset_name(args.dataset), path=str(root), **dataset_summary(root)), indent=2)
 
 # %% ../nbs/90_cli.ipynb #d3eadf04
 def _samples_figure(path, root, filenames, predicted, references, n=8, cols=4):
@@ -38,16 +38,22 @@ def _samples_figure(path, root, filenames, predicted, references, n=8, cols=4):
 
 # %% ../nbs/90_cli.ipynb #18890854
 def cmd_tutorial(args:argparse.Namespace, # parsed options of `tutorial`
-                ) -> int:
-    "Run the course end to end and write model, `metrics.json` and `samples.png` to `--out`."
+                ) -> str:
+    "Run the course end to end, write model, `metrics.json` and `samples.png` to `--out`; the metrics as JSON."
     from tqdm import tqdm
     from captioning_course.decoder import DESIGNS
     from captioning_course.evaluation import evaluate
     from captioning_course.generation import Captioner, caption_split
     from captioning_course.training import TrainConfig, trained_decoder
-    from captioning_course.transfer import ConceptConfig, load_image_model, transfer_values
+    from captioning_course.transfer import ConceptConfig, compute_device, load_image_model, transfer_values
     from captioning_course.data import atomic_write_json
-    verbose = 1 if sys.stdout.isatty() else 2  # a progress bar in a terminal, one line per epoch in a log
+    design = DESIGNS[args.decoder]
+    tcfg = TrainConfig(**(design.training | ({'epochs': args.epochs} if args.epochs else {})))
+    device = compute_device()
+    precision = tcfg.precision or device['precision']
+    print(f"captioning-course {__version__}: training on {device['device']} in {precision}", file=sys.stderr)
+    if 'hint' in device: print(f"captioning-course: note: {device['hint']}", file=sys.stderr)
+    verbose = 1 if sys.stderr.isatty() else 2  # a progress bar in a terminal, one line per epoch in a log
     out, t0, bar, seconds = Path(args.out), time.time(), tqdm(total=6, desc='tutorial', unit='stage'), {}
     @contextmanager
     def stage(name):  # the progress bar shows it; its seconds go into `metrics.json`
@@ -57,11 +63,9 @@ def cmd_tutorial(args:argparse.Namespace, # parsed options of `tutorial`
     with stage('data'): root = prepare_data(args.dataset, args.data_dir)
     with stage('image model'):
         im = load_image_model(args.dataset, root, args.image_model, ConceptConfig(**({'epochs': args.concept_epochs} if args.concept_epochs else {})))
-    design = DESIGNS[args.decoder]
     im = im.at(design.transfer_layer(im))  # the layer this decoder reads: VGG16's fc2, or a convolutional block for attention and the transformer
     with stage('transfer values'): tv_val = transfer_values(False, im, root); transfer_values(True, im, root)
     with stage('tokenizer and training'):
-        tcfg = TrainConfig(**(design.training | ({'epochs': args.epochs} if args.epochs else {})))
         decoder, tokenizer, history = trained_decoder(root, design, tcfg, image_model=im, verbose=verbose)
     cap = Captioner(im, decoder, tokenizer, design)
     cap.save(out)  # before scoring: a failure from here on loses no training
@@ -70,78 +74,92 @@ def cmd_tutorial(args:argparse.Namespace, # parsed options of `tutorial`
     _samples_figure(out/'samples.png', root, files[:8], predicted[:8], refs[:8])
     with stage('metrics'): metrics = evaluate(dict(zip(ids, predicted)), root, train=False)
     bar.close()
-    atomic_write_json(out/'metrics.json', dict(metrics, dataset=str(root), image_model=im.name, decoder=design.name, decoding=args.decoding, epochs=tcfg.epochs,
-                                               final_loss=history['loss'][-1], seconds=round(time.time() - t0, 1), stage_seconds=seconds))
-    print(json.dumps(json.loads((out/'metrics.json').read_text()), indent=2))
-    return 0
+    metrics = dict(metrics, dataset=str(root), image_model=im.name, decoder=design.name, decoding=args.decoding, epochs=tcfg.epochs,
+                   device=device['device'], precision=precision, final_loss=history['loss'][-1],
+                   seconds=round(time.time() - t0, 1), stage_seconds=seconds)
+    atomic_write_json(out/'metrics.json', metrics)
+    return json.dumps(metrics, indent=2)
 
 # %% ../nbs/90_cli.ipynb #6e1881f7
 def cmd_caption(args:argparse.Namespace, # parsed `images` and `--model`
-               ) -> int:
-    "Print a caption for every image file."
+               ) -> str:
+    "A caption for every image file, one `path<TAB>caption` line each."
     for p in args.images:
         if not Path(p).is_file(): raise FileNotFoundError(f'{p}: no such image file')
         load_image(p)  # a file that is not an image fails here, with its name
     from captioning_course.generation import caption_files, load_captioner
-    for p, c in zip(args.images, caption_files(load_captioner(args.model), args.images)): print(f'{p}\t{c}')
-    return 0
+    return '\n'.join(f'{p}\t{c}' for p, c in zip(args.images, caption_files(load_captioner(args.model), args.images)))
 
 def cmd_evaluate(args:argparse.Namespace, # parsed `--model`, `--dataset`, `--data-dir`
-                ) -> int:
-    "Caption the validation split with a saved model and print its metrics."
+                ) -> str:
+    "Caption the validation split with a saved model; its metrics as JSON."
     from captioning_course.evaluation import evaluate
     from captioning_course.generation import caption_split, load_captioner
     from captioning_course.transfer import transfer_values
     cap, root = load_captioner(args.model), prepare_data(args.dataset, args.data_dir)
     predicted = caption_split(cap, transfer_values(False, cap.image_model, root), args.decoding)
-    print(json.dumps(evaluate(dict(zip(load_records(False, root).ids, predicted)), root, train=False), indent=2))
-    return 0
+    return json.dumps(evaluate(dict(zip(load_records(False, root).ids, predicted)), root, train=False), indent=2)
 
 # %% ../nbs/90_cli.ipynb #f2c92b3b
 DECODERS = ('tutorial', 'attention', 'transformer') # the library's decoder designs, by name (`captioning_course.decoder.DESIGNS`)
 IMAGE_MODELS = ('vgg16', 'concepts') # as `captioning_course.transfer.IMAGE_MODELS`: the heavy modules load only when a subcommand runs
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    "Every option's help ends with its default, unless it already says it."
+    def _get_help_string(self, action):
+        return action.help if 'default:' in (action.help or '') else super()._get_help_string(action)
+
 def _data_options(p):
-    p.add_argument('--dataset', choices=DATASETS, default=None, help='default: $CAPTIONING_DATASET or embedded')
-    p.add_argument('--data-dir', type=Path, default=None, help='default: $CAPTIONING_DATA_DIR or ~/.cache/captioning_course/<dataset>')
+    p.add_argument('--dataset', choices=DATASETS, default=None, help='the dataset (default: $CAPTIONING_DATASET, else embedded)')
+    p.add_argument('--data-dir', type=Path, default=None,
+                   help='its folder (default: $CAPTIONING_DATA_DIR, else captioning_course/<dataset> in $XDG_CACHE_HOME or ~/.cache)')
+
+def _model_option(p):
+    p.add_argument('--model', type=Path, default=Path('captioning-course-output'), help='a folder that `tutorial` saved')
+
+def _decoding_option(p):
+    p.add_argument('--decoding', choices=('greedy', 'beam'), default='greedy', help='the likeliest word at each step, or beam search')
 
 def parser() -> argparse.ArgumentParser:
     "The `captioning-course` argument parser, one subparser per subcommand."
-    p = argparse.ArgumentParser(prog='captioning-course', description='Image captioning, the course pipeline.')
+    p = argparse.ArgumentParser(prog='captioning-course', formatter_class=_Help,
+                                description='Image captioning, the course pipeline. Results go to standard output, progress to standard error.')
+    p.add_argument('--version', action='version', version=f'%(prog)s {__version__}')
     sub = p.add_subparsers(dest='command', required=True)
-    d = sub.add_parser('data', help='make or find the dataset and print its summary'); _data_options(d); d.set_defaults(func=cmd_data)
-    t = sub.add_parser('tutorial', help='run the whole tutorial: data to metrics'); _data_options(t)
+    d = sub.add_parser('data', help='make or find the dataset and print its summary', formatter_class=_Help); _data_options(d); d.set_defaults(func=cmd_data)
+    t = sub.add_parser('tutorial', help='run the whole tutorial: data to metrics', formatter_class=_Help); _data_options(t)
     t.add_argument('--out', type=Path, default=Path('captioning-course-output'), help='folder for model and results')
     t.add_argument('--decoder', choices=DECODERS, default='tutorial',
                    help="tutorial (the tutorial's GRU decoder), attention (a GRU that attends to the image's regions at every word) "
                         "or transformer (self-attention over the words, cross-attention over the regions)")
-    t.add_argument('--epochs', type=int, default=None, help="decoder training epochs; default: the decoder's (tutorial 8, attention and transformer 6)")
+    t.add_argument('--epochs', type=int, default=None, help="decoder training epochs (default: the decoder's, tutorial 8, attention and transformer 6)")
     t.add_argument('--image-model', choices=IMAGE_MODELS, default=None,
-                   help='vgg16 (ImageNet weights: $CAPTIONING_VGG16_WEIGHTS or a download) or concepts (pre-trained here on the captions); default: vgg16 for coco, concepts otherwise')
-    t.add_argument('--concept-epochs', type=int, default=None, help="image model pre-training epochs (--image-model concepts); default: `ConceptConfig`'s")
-    t.add_argument('--decoding', choices=('greedy', 'beam'), default='greedy')
-    t.set_defaults(func=cmd_tutorial)
-    c = sub.add_parser('caption', help='caption image files with a saved model')
-    c.add_argument('images', nargs='+', type=Path); c.add_argument('--model', type=Path, default=Path('captioning-course-output'))
+                   help='vgg16 (ImageNet weights: $CAPTIONING_VGG16_WEIGHTS or a download) or concepts (pre-trained here on the captions) (default: vgg16 for coco, concepts otherwise)')
+    t.add_argument('--concept-epochs', type=int, default=None, help="image model pre-training epochs (--image-model concepts; default: `ConceptConfig`'s)")
+    _decoding_option(t); t.set_defaults(func=cmd_tutorial)
+    c = sub.add_parser('caption', help='caption image files with a saved model', formatter_class=_Help)
+    c.add_argument('images', nargs='+', type=Path, help='image files (JPEG, PNG, ...)'); _model_option(c)
     c.set_defaults(func=cmd_caption)
-    e = sub.add_parser('evaluate', help='score a saved model on the validation split'); _data_options(e)
-    e.add_argument('--model', type=Path, default=Path('captioning-course-output'))
-    e.add_argument('--decoding', choices=('greedy', 'beam'), default='greedy'); e.set_defaults(func=cmd_evaluate)
+    e = sub.add_parser('evaluate', help='score a saved model on the validation split', formatter_class=_Help); _data_options(e)
+    _model_option(e); _decoding_option(e); e.set_defaults(func=cmd_evaluate)
     return p
 
 # %% ../nbs/90_cli.ipynb #5c73f307
 def main(argv:list|None=None, # arguments; `None`: `sys.argv[1:]`
         ) -> int:
-    "Run `captioning-course`; errors a user can fix print one line and exit with status 1."
-    args = parser().parse_args(argv)
+    "Run `captioning-course`: the result on stdout, all else on stderr; an error a user can fix is one line on stderr and status 1."
+    args, stdout = parser().parse_args(argv), sys.stdout
     try:
-        if args.command in ('tutorial', 'evaluate'):
-            from captioning_course.evaluation import require_java
-            require_java()  # in the first second, not after the training
-        if args.command in ('tutorial', 'caption', 'evaluate'):
-            from captioning_course.decoder import library_designs
-            library_designs()  # makes every design of the library known
-        return args.func(args)
-    except (OSError, ValueError, KeyError) as e:
-        print(f'captioning-course: error: {e}', file=sys.stderr)
+        with redirect_stdout(sys.stderr):  # what the stages print (Keras' epoch lines) is progress, not the result
+            if args.command in ('tutorial', 'evaluate'):
+                from captioning_course.evaluation import require_java
+                require_java()  # in the first second, not after the training
+            if args.command in ('tutorial', 'caption', 'evaluate'):
+                from captioning_course.decoder import library_designs
+                library_designs()  # makes every design of the library known
+            result = args.func(args)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        print('captioning-course: error: ' + ' '.join(str(e).split()), file=sys.stderr)  # one line, however many the message had
         return 1
+    print(result, file=stdout)
+    return 0

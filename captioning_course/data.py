@@ -52,10 +52,15 @@ class _QuietTensorFlow(importlib.abc.MetaPathFinder):
         spec.loader.exec_module = exec_module
         return spec
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # the package is imported before TensorFlow: its later C++ messages are dropped too
-logging.getLogger('tensorflow').addFilter(lambda r: r.levelno >= logging.ERROR)  # and its Python warnings (retracing notices) too, whatever level Jupyter sets
-if 'tensorflow' not in sys.modules and not any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path):
-    sys.meta_path.insert(0, _QuietTensorFlow())
+def _quiet_tensorflow():
+    "Quiet TensorFlow's logs, unless `CAPTIONING_TF_LOGS=1` asks to see them."
+    if os.environ.get('CAPTIONING_TF_LOGS', '') not in ('', '0'): return
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # the package is imported before TensorFlow: its later C++ messages are dropped too
+    logging.getLogger('tensorflow').addFilter(lambda r: r.levelno >= logging.ERROR)  # and its Python warnings (retracing notices) too, whatever level Jupyter sets
+    if 'tensorflow' not in sys.modules and not any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlow())
+
+_quiet_tensorflow()
 
 # %% ../nbs/01_data.ipynb #7b297e54
 DATASETS = ('embedded', 'coco')
@@ -70,10 +75,10 @@ def dataset_name(dataset:str|None=None, # `'embedded'` or `'coco'`; `None` reads
 # %% ../nbs/01_data.ipynb #9dc05ab7
 def default_data_dir(dataset:str|None=None, # `'embedded'` or `'coco'`; `None` reads `CAPTIONING_DATASET`
                     ) -> Path:
-    "The folder of `dataset`: `CAPTIONING_DATA_DIR` for the dataset `CAPTIONING_DATASET` names, else `~/.cache/captioning_course/<dataset>`."
+    "The folder of `dataset`: `CAPTIONING_DATA_DIR` for the dataset `CAPTIONING_DATASET` names, else `<cache>/captioning_course/<dataset>`, where <cache> is `$XDG_CACHE_HOME` or `~/.cache`."
     if os.environ.get('CAPTIONING_DATA_DIR') and dataset_name(dataset) == dataset_name():  # the setting names one dataset's folder
         return Path(os.environ['CAPTIONING_DATA_DIR']).expanduser()
-    return Path('~/.cache/captioning_course').expanduser()/dataset_name(dataset)
+    return Path(os.environ.get('XDG_CACHE_HOME') or '~/.cache').expanduser()/'captioning_course'/dataset_name(dataset)
 
 # %% ../nbs/01_data.ipynb #6ea56bdf
 class Records(NamedTuple):

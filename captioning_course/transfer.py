@@ -21,12 +21,12 @@ from keras import layers
 from tqdm import tqdm
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'VGG16_FILE', 'VGG16_URL', 'VGG16_MD5', 'STOPWORDS', 'CONCEPT_VERSION', 'IMAGE_MODELS', 'ImageModel',
-           'with_policy', 'fast_precision', 'print_summary', 'imagenet_weights', 'vgg16', 'caption_words',
-           'image_concepts', 'concept_vocabulary', 'concept_labels', 'concept_cnn', 'concept_head', 'decode_image',
-           'image_dataset', 'ConceptConfig', 'train_concept_cnn', 'pixels_as_they_are', 'concept_image_model',
-           'concept_model_path', 'load_concept_model', 'concept_scores', 'weights_digest', 'transfer_fingerprint',
-           'process_images', 'load_image_model', 'transfer_values']
+__all__ = ['PRECISIONS', 'GPU_BUILD', 'VGG16_FILE', 'VGG16_URL', 'VGG16_MD5', 'STOPWORDS', 'CONCEPT_VERSION', 'IMAGE_MODELS',
+           'ImageModel', 'with_policy', 'fast_precision', 'compute_device', 'print_summary', 'imagenet_weights',
+           'vgg16', 'caption_words', 'image_concepts', 'concept_vocabulary', 'concept_labels', 'concept_cnn',
+           'concept_head', 'decode_image', 'image_dataset', 'ConceptConfig', 'train_concept_cnn', 'pixels_as_they_are',
+           'concept_image_model', 'concept_model_path', 'load_concept_model', 'concept_scores', 'weights_digest',
+           'transfer_fingerprint', 'process_images', 'load_image_model', 'transfer_values']
 
 # %% ../nbs/02_transfer.ipynb #64da4daa
 @dataclass
@@ -104,6 +104,20 @@ def fast_precision() -> str:
     except OSError: return 'float32'
     native = 'amx_bf16' in flags or 'avx512_bf16' in flags
     return 'bfloat16' if native and not tf.config.list_physical_devices('GPU') else 'float32'
+
+GPU_BUILD = "pip install 'captioning_course[gpu]' (TensorFlow with its CUDA libraries)"
+
+def compute_device() -> dict:
+    "What this machine trains on: `device` ('CPU', or 'GPU: <name>'), `precision` (`fast_precision()`) and, if TensorFlow misses an NVIDIA GPU, a `hint`."
+    gpus = tf.config.list_physical_devices('GPU')
+    if gpus:
+        name = tf.config.experimental.get_device_details(gpus[0]).get('device_name', gpus[0].name)
+        info = dict(device=f'GPU: {name}' + (f' (and {len(gpus) - 1} more)' if len(gpus) > 1 else ''), precision=fast_precision())
+    else: info = dict(device='CPU', precision=fast_precision())
+    if not gpus and (Path('/proc/driver/nvidia/version').exists() or shutil.which('nvidia-smi')):
+        info['hint'] = (f'this machine has an NVIDIA GPU, but TensorFlow finds none and runs on the CPU: {GPU_BUILD}; '
+                        'CAPTIONING_TF_LOGS=1 shows what TensorFlow says about it')
+    return info
 
 # %% ../nbs/02_transfer.ipynb #b476c81c
 def print_summary(model:keras.Model) -> None:

@@ -98,3 +98,67 @@ def test_the_command_lines_choices_are_the_librarys():
     from captioning_course import attention, cli, decoder, transfer, transformer
     assert cli.DECODERS == tuple(n for n, d in decoder.DESIGNS.items() if d.module.startswith('captioning_course.'))
     assert cli.IMAGE_MODELS == transfer.IMAGE_MODELS
+
+
+def test_version_and_every_options_default_are_in_the_help():
+    from captioning_course import __version__
+    exe = shutil.which('captioning-course') or pytest.fail('captioning-course is not on PATH: pip install -e .')
+    res = subprocess.run([exe, '--version'], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.strip() == f'captioning-course {__version__}'
+    from captioning_course.cli import parser
+    subs = parser()._subparsers._group_actions[0].choices
+    assert set(subs) == {'data', 'tutorial', 'caption', 'evaluate'}
+    for name, sub in subs.items():
+        text = ' '.join(sub.format_help().split())
+        for action in sub._actions:
+            if action.dest == 'help': continue
+            assert action.help, f'{name} {action.dest}: no help'
+            if action.option_strings: assert 'default' in sub.formatter_class('x')._get_help_string(action), f'{name} {action.dest}: no default in its help'
+        assert '(default: greedy)' in text or name in ('data', 'caption')
+
+
+def test_stdout_holds_only_the_result_and_metrics_name_the_device(run, tmp_path, capsys):
+    "A second run on the same data finds every stage's result; its epoch lines and progress go to stderr, the JSON to stdout."
+    from captioning_course.transfer import compute_device
+    data, _ = run
+    out = tmp_path/'again'
+    assert main(['tutorial', '--data-dir', str(data), '--out', str(out), '--epochs', '2', '--concept-epochs', '2']) == 0
+    res = capsys.readouterr()
+    printed = json.loads(res.out)  # nothing else on stdout
+    device = compute_device()
+    assert printed == json.loads((out/'metrics.json').read_text())
+    assert printed['device'] == device['device'] and printed['precision'] in ('float32', 'bfloat16')
+    assert f"training on {device['device']} in {printed['precision']}" in res.err
+    assert main(['evaluate', '--data-dir', str(data), '--model', str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)['images'] == 40
+
+
+def test_evaluate_redirected_to_a_file_is_valid_json(run, tmp_path):
+    "As a user types it: `captioning-course evaluate ... > out.json`, with Keras and TensorFlow free to print."
+    data, out = run
+    exe = shutil.which('captioning-course') or pytest.fail('captioning-course is not on PATH: pip install -e .')
+    with open(tmp_path/'out.json', 'w') as f:
+        res = subprocess.run([exe, 'evaluate', '--data-dir', str(data), '--model', str(out)], stdout=f, stderr=subprocess.PIPE, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads((tmp_path/'out.json').read_text())['images'] == 40
+
+
+def test_keras_epoch_lines_go_to_stderr(monkeypatch, capsys):
+    "Whatever a stage prints while it works (Keras' epoch lines, here a stand-in) is progress: stderr."
+    import captioning_course.cli as cli
+    def noisy(args):
+        print('Epoch 1/2 - 3s - loss: 2.1')
+        return '{"ok": 1}'
+    monkeypatch.setattr(cli, 'cmd_data', noisy)
+    assert main(['data']) == 0
+    res = capsys.readouterr()
+    assert json.loads(res.out) == {'ok': 1} and 'Epoch 1/2' in res.err
+
+
+def test_a_runtime_error_is_one_line(monkeypatch, capsys):
+    import captioning_course.cli as cli
+    def broken(args): raise RuntimeError('PTBTokenizer failed:\n  java exited with status 1\n')
+    monkeypatch.setattr(cli, 'cmd_data', broken)
+    assert main(['data']) == 1
+    err = capsys.readouterr().err
+    assert err == 'captioning-course: error: PTBTokenizer failed: java exited with status 1\n'

@@ -1,6 +1,6 @@
 """Tests of `captioning_course.data`: COCO parsing, the resumable download, safe extraction,
 the embedded dataset and `load_image`."""
-import http.server, io, json, shutil, threading, zipfile
+import http.server, io, json, re, shutil, threading, zipfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -280,3 +280,30 @@ def test_scene_fields_are_read_only_behind_the_embedded_datasets_marker(tmp_path
     assert load_scenes(True, tmp_path) is None
     root = embedded_dataset(tmp_path/'e', n_train=4, n_val=2)
     assert [set(s) for s in load_scenes(False, root)] == [{'objects', 'background'}]*2
+
+
+def test_the_cache_follows_xdg_cache_home(monkeypatch, tmp_path):
+    from captioning_course.data import default_data_dir
+    for k in ('CAPTIONING_DATASET', 'CAPTIONING_DATA_DIR'): monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path/'cache'))
+    assert default_data_dir('coco') == tmp_path/'cache'/'captioning_course'/'coco'
+    monkeypatch.delenv('XDG_CACHE_HOME')
+    assert default_data_dir('embedded') == Path.home()/'.cache'/'captioning_course'/'embedded'
+
+
+@pytest.mark.parametrize('setting', ['', '1'])
+def test_tensorflows_logs_are_quieted_unless_asked_for(setting):
+    "Importing the package quiets TensorFlow; CAPTIONING_TF_LOGS=1 leaves TensorFlow as it is, logs and all."
+    import os, subprocess, sys
+    env = {k: v for k, v in os.environ.items() if k not in ('TF_CPP_MIN_LOG_LEVEL', 'CAPTIONING_TF_LOGS')}
+    if setting: env['CAPTIONING_TF_LOGS'] = setting
+    code = ("import os, sys, logging, captioning_course\n"
+            "hooked = any(type(f).__name__ == '_QuietTensorFlow' for f in sys.meta_path)\n"
+            "print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'), hooked, bool(logging.getLogger('tensorflow').filters))\n"
+            "import tensorflow as tf; tf.constant(1.0) + 1")
+    res = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    if setting: assert res.stdout.split() == ['None', 'False', 'False']
+    else:
+        assert res.stdout.split() == ['3', 'True', 'True']
+        assert not re.search(r'oneDNN|^[IWE]0000|cuInit|cudart', res.stderr, re.M), res.stderr
