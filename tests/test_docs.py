@@ -16,6 +16,8 @@ from captioning_course._modidx import d as modidx
 ROOT = Path(__file__).resolve().parent.parent
 NBS, SITE, ARTIFACTS = ROOT/'nbs', ROOT/'_docs', ROOT/'test-artifacts'
 CHROMIUM = os.environ.get('CHROMIUM_PATH') or shutil.which('chromium') or '/usr/bin/chromium'
+BADGE = 'https://colab.research.google.com/assets/colab-badge.svg'  # Colab's badge: served here from a copy, as offline
+SITE_URL = 'https://captioning-course.github.io/captioning_course/'  # where the site is published (settings.ini)
 CHROMIUM_ARGS = ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
                  '--disable-component-update', '--disable-sync']
 
@@ -83,6 +85,7 @@ def pages(site, browser):
         tab.on('pageerror', lambda e, errors=errors: errors.append(str(e)))
         tab.on('requestfailed', lambda r, errors=errors: errors.append(f'request failed: {r.url}'))
         tab.on('response', lambda r, errors=errors: r.status >= 400 and errors.append(f'HTTP {r.status}: {r.url}'))
+        tab.route(BADGE, lambda route: route.fulfill(path=str(NBS/'images'/'colab-badge.svg'), content_type='image/svg+xml'))
         resp = tab.goto(site + page, wait_until='load')
         tab.wait_for_load_state('networkidle')
         out[page] = dict(
@@ -119,7 +122,7 @@ def test_chapter_page(pages, nb, page, title, figures):
         assert bad not in p['text'], f'{page}: {bad!r} shows as text'
     assert not p['errors'], f'{page}: console errors {p["errors"]}'
     if nb[0].isdigit():  # a chapter: it opens with the badge that opens it in Colab
-        assert any(src.endswith('colab-badge.svg') for src in loaded), f'{page}: no Open-in-Colab badge'
+        assert BADGE in loaded, f'{page}: no Open-in-Colab badge'
         assert f'https://colab.research.google.com/github/captioning-course/captioning_course/blob/main/nbs/{nb}' in p['links']
 
 
@@ -161,6 +164,19 @@ def test_internal_links_resolve(site, pages):
             assert checked[url] == 200, f'{page}: link {link} answered {checked[url]}'
             target = url[len(site):] or 'index.html'
             if frag and target in ids: assert frag in ids[target], f'{page}: link {link}: no #{frag} on {target}'
+
+
+def test_readme_chapter_links_reach_the_site(site):
+    "README's chapter links work on the repository page (absolute) and on the site: each is a page the site builds."
+    import configparser
+    cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
+    assert SITE_URL == cfg['DEFAULT']['doc_host'] + cfg['DEFAULT']['doc_baseurl'] + '/'
+    readme = (ROOT/'README.md').read_text()
+    links = re.findall(r'\]\((' + re.escape(SITE_URL) + r'[^)#]*)\)', readme)
+    numbered = [page for nb, page, _, _ in CHAPTERS if nb[0].isdigit()]
+    assert sorted(l[len(SITE_URL):] for l in links) == sorted(numbered), 'README links to a page that is not a chapter, or misses one'
+    assert not re.search(r'\]\(\w+\.ipynb\)', readme), 'README links to a notebook beside it, which is in nbs/ on the repository page'
+    for link in links: assert urllib.request.urlopen(site + link[len(SITE_URL):]).status == 200
 
 
 def test_search_index_covers_every_chapter(site):

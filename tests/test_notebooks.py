@@ -24,6 +24,7 @@ def test_no_log_lines_in_stored_outputs(path):
 
 CHAPTERS = [p for p in NBS if p.name[0].isdigit()]
 COLAB = 'https://colab.research.google.com/github/captioning-course/captioning_course/blob/main/nbs/'
+BADGE = 'https://colab.research.google.com/assets/colab-badge.svg'  # absolute: Colab shows a notebook without its folder
 
 
 def source(cell): return ''.join(cell['source'])
@@ -38,7 +39,7 @@ def test_chapter_opens_and_closes_the_same_way(path):
     cells = json.loads(path.read_text())['cells']
     md = [source(c) for c in cells if c['cell_type'] == 'markdown']
     assert md[0].lstrip().startswith('# '), f'{path.name}: the first markdown cell is not the title'
-    assert f'(images/colab-badge.svg)]({COLAB}{path.name})' in md[1], f'{path.name}: no Open-in-Colab badge after the title'
+    assert f'({BADGE})]({COLAB}{path.name})' in md[1], f'{path.name}: no Open-in-Colab badge after the title'
     assert colab_cell({'cells': cells[:4]}), f'{path.name}: no Colab install cell at the top'
     opening = '\n'.join(md[:5])
     for words in ('**What you will build:**', '**What you need:**'):
@@ -60,10 +61,28 @@ def run_colab_cell(code, monkeypatch, in_colab):
     return calls
 
 
-def test_the_colab_cell_installs_only_in_colab(monkeypatch):
+def test_the_colab_cell_installs_only_in_colab(monkeypatch, tmp_path):
+    import os
     cells = {colab_cell(json.loads(p.read_text())) for p in CHAPTERS}
     assert len(cells) == 1, 'the chapters\' Colab cells differ'
     code = cells.pop()
+    monkeypatch.chdir(tmp_path)
     assert run_colab_cell(code, monkeypatch, in_colab=False) == []
-    (args,), = run_colab_cell(code, monkeypatch, in_colab=True)
-    assert args[1:4] == ['-m', 'pip', 'install'] and 'git+https://github.com/captioning-course/captioning_course' in args[-1]
+    assert Path.cwd() == tmp_path
+    repo = tmp_path/'content'/'captioning_course'
+    (repo/'nbs').mkdir(parents=True)  # what the clone makes
+    code = code.replace("'/content/captioning_course'", repr(str(repo)))
+    assert code.count(repr(str(repo))) == 1, 'the Colab cell names its clone once'
+    monkeypatch.setattr(os.path, 'isdir', lambda p: False)  # a fresh Colab machine: no clone yet
+    clone, install = run_colab_cell(code, monkeypatch, in_colab=True)
+    cwd = Path.cwd()
+    monkeypatch.undo()
+    assert clone[0][:2] == ['git', 'clone'] and clone[0][-2:] == ['https://github.com/captioning-course/captioning_course', str(repo)]
+    assert install[0][1:4] == ['-m', 'pip', 'install'] and install[0][-1] == str(repo)  # README's install: everything a chapter imports
+    assert cwd == repo/'nbs', 'in Colab a chapter runs in the clone\'s nbs/, as in a clone of your own'
+
+
+@pytest.mark.parametrize('path', NBS, ids=[p.name for p in NBS])
+def test_every_notebook_names_its_kernel(path):
+    spec = json.loads(path.read_text())['metadata'].get('kernelspec', {})
+    assert spec.get('name') == 'python3' and spec.get('language') == 'python', f'{path.name}: kernelspec {spec}'
