@@ -105,15 +105,15 @@ def fast_precision() -> str:
     native = 'amx_bf16' in flags or 'avx512_bf16' in flags
     return 'bfloat16' if native and not tf.config.list_physical_devices('GPU') else 'float32'
 
-GPU_BUILD = "pip install 'captioning_course[gpu]' (TensorFlow with its CUDA libraries)"
+GPU_BUILD = 'pip install -e ".[gpu]" in the clone of the course (TensorFlow with its CUDA libraries)'
 
 def compute_device() -> dict:
     "What this machine trains on: `device` ('CPU', or 'GPU: <name>'), `precision` (`fast_precision()`) and, if TensorFlow misses an NVIDIA GPU, a `hint`."
-    gpus = tf.config.list_physical_devices('GPU')
+    gpus, device = tf.config.list_physical_devices('GPU'), 'CPU'
     if gpus:
-        name = tf.config.experimental.get_device_details(gpus[0]).get('device_name', gpus[0].name)
-        info = dict(device=f'GPU: {name}' + (f' (and {len(gpus) - 1} more)' if len(gpus) > 1 else ''), precision=fast_precision())
-    else: info = dict(device='CPU', precision=fast_precision())
+        device = 'GPU: ' + tf.config.experimental.get_device_details(gpus[0]).get('device_name', gpus[0].name)
+        if len(gpus) > 1: device += f' (and {len(gpus) - 1} more)'
+    info = dict(device=device, precision=fast_precision())
     if not gpus and (Path('/proc/driver/nvidia/version').exists() or shutil.which('nvidia-smi')):
         info['hint'] = (f'this machine has an NVIDIA GPU, but TensorFlow finds none and runs on the CPU: {GPU_BUILD}; '
                         'CAPTIONING_TF_LOGS=1 shows what TensorFlow says about it')

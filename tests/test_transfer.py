@@ -151,3 +151,19 @@ def test_vgg16_fingerprint_is_the_same_whatever_was_built_before(tmp_path):
     second = vgg16(None, precision='float32')
     second.model.set_weights(first.model.get_weights())
     assert transfer_fingerprint(first, 'fc2', paths) == transfer_fingerprint(second, 'fc2', paths)
+
+
+def test_compute_device_names_a_gpu_and_warns_when_tensorflow_misses_one(monkeypatch):
+    import tensorflow as tf
+    from captioning_course import transfer
+    monkeypatch.delenv('CAPTIONING_PRECISION', raising=False)
+    gpu = tf.config.PhysicalDevice('/physical_device:GPU:0', 'GPU')
+    monkeypatch.setattr(tf.config, 'list_physical_devices', lambda kind=None: [gpu, gpu] if kind == 'GPU' else [])
+    monkeypatch.setattr(tf.config.experimental, 'get_device_details', lambda d: {'device_name': 'NVIDIA T4'})
+    assert transfer.compute_device() == dict(device='GPU: NVIDIA T4 (and 1 more)', precision='float32')  # no bfloat16 on a GPU
+    monkeypatch.setattr(tf.config, 'list_physical_devices', lambda kind=None: [])
+    monkeypatch.setattr(transfer.shutil, 'which', lambda name: '/usr/bin/nvidia-smi' if name == 'nvidia-smi' else None)
+    info = transfer.compute_device()
+    assert info['device'] == 'CPU' and '".[gpu]"' in info['hint'] and 'CAPTIONING_TF_LOGS=1' in info['hint']
+    monkeypatch.setattr(transfer.shutil, 'which', lambda name: None)
+    if not Path('/proc/driver/nvidia/version').exists(): assert 'hint' not in transfer.compute_device()  # no NVIDIA driver: nothing to say
