@@ -4,16 +4,19 @@
 
 # %% ../nbs/90_cli.ipynb #f7365dc8
 from __future__ import annotations
-import argparse, json, shutil, sys, textwrap, time
+import argparse, io, json, shutil, sys, textwrap, time
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 from . import __version__
-from .data import (DATASETS, ImageError, dataset_name, dataset_summary, load_image, load_records,
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from .data import (DATASETS, ImageError, dataset_name, dataset_summary, load_image, load_records, log,
                                     prepare_data)
 
 # %% auto #0
-__all__ = ['DECODERS', 'IMAGE_MODELS', 'cmd_data', 'cmd_tutorial', 'cmd_caption', 'cmd_evaluate', 'parser', 'main']
+__all__ = ['DECODERS', 'IMAGE_MODELS', 'cmd_data', 'cmd_tutorial', 'cmd_caption', 'cmd_evaluate', 'cmd_pretrain', 'parser',
+           'main']
 
 # %% ../nbs/90_cli.ipynb #93ffcc3b
 def cmd_data(args:argparse.Namespace, # parsed `--dataset` and `--data-dir`
@@ -53,7 +56,7 @@ def cmd_tutorial(args:argparse.Namespace, # parsed options of `tutorial`
     precision = tcfg.precision or device['precision']
     print(f"captioning-course {__version__}: training on {device['device']} in {precision}", file=sys.stderr)
     if 'hint' in device: print(f"captioning-course: note: {device['hint']}", file=sys.stderr)
-    verbose = 1 if sys.stderr.isatty() else 2  # a progress bar in a terminal, one line per epoch in a log
+    verbose = 2  # one line an epoch, printed above the stage bar (`main` sends it through `tqdm.write`)
     out, t0, bar, seconds = Path(args.out), time.time(), tqdm(total=6, desc='tutorial', unit='stage'), {}
     @contextmanager
     def stage(name):  # the progress bar shows it; its seconds go into `metrics.json`
@@ -100,9 +103,28 @@ def cmd_evaluate(args:argparse.Namespace, # parsed `--model`, `--dataset`, `--da
     predicted = caption_split(cap, transfer_values(False, cap.image_model, root), args.decoding)
     return json.dumps(evaluate(dict(zip(load_records(False, root).ids, predicted)), root, train=False), indent=2)
 
+def cmd_pretrain(args:argparse.Namespace, # parsed `--data-dir` and `--out`
+                ) -> str:
+    "Train the embedded dataset's concept CNN and write it with its manifest, as the package ships it; the manifest's summary as JSON."
+    from captioning_course.transfer import ship_concept_model
+    manifest = ship_concept_model(args.out, prepare_data('embedded', args.data_dir))
+    return json.dumps({k: v for k, v in manifest.items() if k not in ('vocab', 'history')}, indent=2)
+
 # %% ../nbs/90_cli.ipynb #f2c92b3b
 DECODERS = ('tutorial', 'attention', 'transformer') # the library's decoder designs, by name (`captioning_course.decoder.DESIGNS`)
 IMAGE_MODELS = ('vgg16', 'concepts') # as `captioning_course.transfer.IMAGE_MODELS`: the heavy modules load only when a subcommand runs
+
+class _AboveTheBar(io.TextIOBase):
+    "Standard output while a subcommand works: each complete line goes to stderr through `tqdm.write`, above any progress bar."
+    def __init__(self): self.partial = ''
+    def writable(self): return True
+    def write(self, s):
+        from tqdm import tqdm
+        *lines, self.partial = (self.partial + s).split('\n')
+        for line in lines: tqdm.write(line, file=sys.stderr)
+        return len(s)
+    def flush(self):
+        if self.partial: self.write('\n')
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
     "Every option's help ends with its default, unless it already says it."
@@ -142,6 +164,12 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_caption)
     e = sub.add_parser('evaluate', help='score a saved model on the validation split', formatter_class=_Help); _data_options(e)
     _model_option(e); _decoding_option(e); e.set_defaults(func=cmd_evaluate)
+    r = sub.add_parser('pretrain', help="train the embedded dataset's concept CNN and write it with its manifest, as the package ships it",
+                       formatter_class=_Help)
+    r.add_argument('--data-dir', type=Path, default=None, help='the embedded dataset (default: its folder in $XDG_CACHE_HOME or ~/.cache)')
+    r.add_argument('--out', type=Path, default=Path('captioning-course-pretrained'),
+                   help='folder for concept_cnn.keras and concept_cnn.json (captioning_course/pretrained in a clone replaces the shipped copy)')
+    r.set_defaults(func=cmd_pretrain)
     return p
 
 # %% ../nbs/90_cli.ipynb #5c73f307
@@ -150,7 +178,7 @@ def main(argv:list|None=None, # arguments; `None`: `sys.argv[1:]`
     "Run `captioning-course`: the result on stdout, all else on stderr; an error a user can fix is one line on stderr and status 1."
     args, stdout = parser().parse_args(argv), sys.stdout
     try:
-        with redirect_stdout(sys.stderr):  # what the stages print (Keras' epoch lines) is progress, not the result
+        with redirect_stdout(progress := _AboveTheBar()), logging_redirect_tqdm([log]):  # what the stages print or log is progress, not the result
             if args.command in ('tutorial', 'evaluate'):
                 from captioning_course.evaluation import require_java
                 require_java()  # in the first second, not after the training
@@ -158,6 +186,7 @@ def main(argv:list|None=None, # arguments; `None`: `sys.argv[1:]`
                 from captioning_course.decoder import library_designs
                 library_designs()  # makes every design of the library known
             result = args.func(args)
+            progress.flush()
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         print('captioning-course: error: ' + ' '.join(str(e).split()), file=sys.stderr)  # one line, however many the message had
         return 1

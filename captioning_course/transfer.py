@@ -4,14 +4,14 @@
 
 # %% ../nbs/02_transfer.ipynb #6c207bbe
 from __future__ import annotations
-import hashlib, json, logging, os, re, shutil
+import hashlib, json, logging, os, re, shutil, time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from .data import (ImageError, atomic_path, atomic_write_json, dataset_name, file_digest,
-                                    load_image, load_records, prepare_data)  # first: the package quiets TensorFlow's C++ logs
+from .data import (EMBEDDED_VERSION, ImageError, atomic_path, atomic_write_json, dataset_name, file_digest,
+                                    load_image, load_records, log, prepare_data)  # first: the package quiets TensorFlow's C++ logs
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
@@ -21,12 +21,13 @@ from keras import layers
 from tqdm import tqdm
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'GPU_BUILD', 'VGG16_FILE', 'VGG16_URL', 'VGG16_MD5', 'STOPWORDS', 'CONCEPT_VERSION', 'IMAGE_MODELS',
-           'ImageModel', 'with_policy', 'fast_precision', 'compute_device', 'print_summary', 'imagenet_weights',
-           'vgg16', 'caption_words', 'image_concepts', 'concept_vocabulary', 'concept_labels', 'concept_cnn',
-           'concept_head', 'decode_image', 'image_dataset', 'ConceptConfig', 'train_concept_cnn', 'pixels_as_they_are',
-           'concept_image_model', 'concept_model_path', 'load_concept_model', 'concept_scores', 'weights_digest',
-           'transfer_fingerprint', 'process_images', 'load_image_model', 'transfer_values']
+__all__ = ['PRECISIONS', 'GPU_BUILD', 'VGG16_FILE', 'VGG16_URL', 'VGG16_MD5', 'STOPWORDS', 'CONCEPT_VERSION', 'PRETRAINED',
+           'IMAGE_MODELS', 'ImageModel', 'with_policy', 'fast_precision', 'compute_device', 'print_summary',
+           'imagenet_weights', 'vgg16', 'caption_words', 'image_concepts', 'concept_vocabulary', 'concept_labels',
+           'concept_cnn', 'concept_head', 'decode_image', 'image_dataset', 'ConceptConfig', 'train_concept_cnn',
+           'pixels_as_they_are', 'concept_image_model', 'concept_model_path', 'use_shipped_concept_model',
+           'load_concept_model', 'concept_scores', 'ship_concept_model', 'weights_digest', 'transfer_fingerprint',
+           'process_images', 'load_image_model', 'transfer_values']
 
 # %% ../nbs/02_transfer.ipynb #64da4daa
 @dataclass
@@ -298,6 +299,27 @@ def concept_model_path(data_dir:Path|str, cfg:ConceptConfig=ConceptConfig()) -> 
                           annotations=file_digest(root/'annotations'/'captions_train2017.json')), sort_keys=True)
     return root/'models'/f'concept_cnn-{hashlib.sha256(key.encode()).hexdigest()[:16]}.keras'
 
+# %% ../nbs/02_transfer.ipynb #f8c6f816
+import captioning_course
+PRETRAINED = Path(captioning_course.__file__).parent/'pretrained' # the shipped concept CNN and its manifest
+
+def use_shipped_concept_model(path:Path, # where `load_concept_model` keeps the network (`concept_model_path`)
+                              shipped:Path=PRETRAINED, # folder of the shipped network and its `concept_cnn.json`
+                             ) -> bool:
+    "Put the shipped concept CNN at `path` if it was made for that fingerprint and its file is intact; else say why, once, and return False."
+    try: manifest = json.loads((shipped/'concept_cnn.json').read_text(encoding='utf-8'))
+    except (OSError, ValueError) as e:
+        log.warning('no shipped concept CNN (%s): training one', e); return False
+    if manifest['model_file'] != path.name:
+        log.warning('the shipped concept CNN was made for the embedded dataset (version %s) with its default settings, not for '
+                 'this dataset or these settings: training one', manifest['dataset']['embedded_version'])
+        return False
+    if file_digest(shipped/'concept_cnn.keras') != manifest['sha256']:
+        log.warning('%s does not match its manifest (a damaged install?): training one', shipped/'concept_cnn.keras'); return False
+    with atomic_path(path) as tmp: shutil.copyfile(shipped/'concept_cnn.keras', tmp)
+    atomic_write_json(path.with_suffix('.json'), dict(vocab=manifest['vocab'], history=manifest['history'], shipped=True))
+    return True
+
 # %% ../nbs/02_transfer.ipynb #a3a6b9d6
 def load_concept_model(data_dir:Path|str|None=None, # dataset folder; `None`: `prepare_data()`
                        cfg:ConceptConfig=ConceptConfig(), # settings
@@ -308,7 +330,7 @@ def load_concept_model(data_dir:Path|str|None=None, # dataset folder; `None`: `p
     path = concept_model_path(root, cfg)
     meta = path.with_suffix('.json')
     with FileLock(str(path) + '.lock'):
-        if not (path.exists() and meta.exists()):
+        if not (path.exists() and meta.exists()) and not use_shipped_concept_model(path):
             model, vocab, history = train_concept_cnn(root, cfg, verbose)
             with atomic_path(path) as tmp: model.save(tmp)
             atomic_write_json(meta, dict(vocab=vocab, history=history))
@@ -333,6 +355,29 @@ def concept_scores(model:keras.Model, # a trained concept CNN
             auc.update_state(y[:, j], p[:, j]); ap.update_state(y[:, j], p[:, j])
             out[c] = (float(auc.result()), float(ap.result()), int(y[:, j].sum()))
     return out
+
+# %% ../nbs/02_transfer.ipynb #bdad1008
+def ship_concept_model(dest:Path|str, # folder to write `concept_cnn.keras` and its manifest `concept_cnn.json` to
+                       data_dir:Path|str|None=None, # the embedded dataset; `None`: its default folder
+                       cfg:ConceptConfig=ConceptConfig(), # settings
+                       verbose:int=2, # Keras' `fit` verbosity
+                      ) -> dict:
+    "Train the concept CNN on the embedded dataset, score it on the validation split, write it with its manifest; the manifest."
+    root = Path(data_dir) if data_dir else prepare_data('embedded')
+    t0 = time.time()
+    model, vocab, history = train_concept_cnn(root, cfg, verbose)
+    seconds = time.time() - t0
+    scores = concept_scores(model, vocab, root)
+    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    with atomic_path(dest/'concept_cnn.keras') as tmp: model.save(tmp)
+    manifest = dict(model_file=concept_model_path(root, cfg).name, sha256=file_digest(dest/'concept_cnn.keras'),
+                    dataset=dict(embedded_version=EMBEDDED_VERSION, annotations_sha256=file_digest(root/'annotations'/'captions_train2017.json')),
+                    config={k: list(v) if isinstance(v, tuple) else v for k, v in cfg.__dict__.items() if k != 'xla'},
+                    concept_version=CONCEPT_VERSION, val_auc=round(float(np.mean([s[0] for s in scores.values()])), 4),
+                    train_seconds=round(seconds, 1), command='captioning-course pretrain --out captioning_course/pretrained',
+                    vocab=vocab, history=history)
+    atomic_write_json(dest/'concept_cnn.json', manifest)
+    return manifest
 
 # %% ../nbs/02_transfer.ipynb #29033f20
 def weights_digest(model:keras.Model) -> str:

@@ -107,14 +107,14 @@ def test_version_and_every_options_default_are_in_the_help():
     assert res.returncode == 0 and res.stdout.strip() == f'captioning-course {__version__}'
     from captioning_course.cli import parser
     subs = parser()._subparsers._group_actions[0].choices
-    assert set(subs) == {'data', 'tutorial', 'caption', 'evaluate'}
+    assert set(subs) == {'data', 'tutorial', 'caption', 'evaluate', 'pretrain'}
     for name, sub in subs.items():
         text = ' '.join(sub.format_help().split())
         for action in sub._actions:
             if action.dest == 'help': continue
             assert action.help, f'{name} {action.dest}: no help'
             if action.option_strings: assert 'default' in sub.formatter_class('x')._get_help_string(action), f'{name} {action.dest}: no default in its help'
-        assert '(default: greedy)' in text or name in ('data', 'caption')
+        assert '(default: greedy)' in text or name in ('data', 'caption', 'pretrain')
 
 
 def test_stdout_holds_only_the_result_and_metrics_name_the_device(run, tmp_path, capsys):

@@ -167,3 +167,56 @@ def test_compute_device_names_a_gpu_and_warns_when_tensorflow_misses_one(monkeyp
     assert info['device'] == 'CPU' and '".[gpu]"' in info['hint'] and 'CAPTIONING_TF_LOGS=1' in info['hint']
     monkeypatch.setattr(transfer.shutil, 'which', lambda name: None)
     if not Path('/proc/driver/nvidia/version').exists(): assert 'hint' not in transfer.compute_device()  # no NVIDIA driver: nothing to say
+
+
+def shipped_manifest():
+    from captioning_course.transfer import PRETRAINED
+    return json.loads((PRETRAINED/'concept_cnn.json').read_text())
+
+
+def test_the_shipped_concept_cnn_matches_its_manifest_and_reaches_its_auc():
+    from captioning_course.data import EMBEDDED_VERSION, file_digest, prepare_data
+    from captioning_course.transfer import CONCEPT_VERSION, PRETRAINED, concept_model_path
+    m = shipped_manifest()
+    assert file_digest(PRETRAINED/'concept_cnn.keras') == m['sha256']
+    assert (PRETRAINED/'concept_cnn.keras').stat().st_size < 5_000_000
+    root = prepare_data('embedded')
+    assert m['dataset'] == dict(embedded_version=EMBEDDED_VERSION, annotations_sha256=file_digest(root/'annotations'/'captions_train2017.json'))
+    assert m['concept_version'] == CONCEPT_VERSION and m['model_file'] == concept_model_path(root).name  # made for today's defaults
+    assert m['config'] == {k: list(v) if isinstance(v, tuple) else v for k, v in ConceptConfig().__dict__.items() if k != 'xla'}
+    model = keras.models.load_model(PRETRAINED/'concept_cnn.keras')
+    scores = concept_scores(model, m['vocab'], root)
+    assert abs(np.mean([s[0] for s in scores.values()]) - m['val_auc']) < 0.002 and m['val_auc'] > 0.9
+
+
+def test_the_shipped_cnn_is_used_only_where_it_belongs(tmp_path, caplog):
+    from captioning_course.data import file_digest
+    from captioning_course.transfer import PRETRAINED, use_shipped_concept_model
+    m = shipped_manifest()
+    models = tmp_path/'models'
+    assert use_shipped_concept_model(models/m['model_file'])  # the fingerprint it was made for: copied, with vocabulary and history
+    assert file_digest(models/m['model_file']) == m['sha256']
+    assert json.loads((models/m['model_file']).with_suffix('.json').read_text())['vocab'] == m['vocab']
+    with caplog.at_level('WARNING', 'captioning_course'):
+        assert not use_shipped_concept_model(models/'concept_cnn-0123456789abcdef.keras')  # another dataset or other settings
+        damaged = tmp_path/'damaged'; shutil.copytree(PRETRAINED, damaged)
+        with open(damaged/'concept_cnn.keras', 'r+b') as f: f.seek(1000); f.write(b'\0' * 8)
+        assert not use_shipped_concept_model(tmp_path/'other'/m['model_file'], damaged)
+        assert not use_shipped_concept_model(tmp_path/'other'/m['model_file'], tmp_path/'nowhere')
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 3 and 'not for this dataset or these settings' in said[0] and 'does not match its manifest' in said[1]
+    assert all('training one' in s and '\n' not in s for s in said)
+    assert not (tmp_path/'other').exists()  # nothing half-made where nothing was used
+
+
+def test_load_concept_model_takes_the_shipped_one_without_training(tmp_path, monkeypatch):
+    from captioning_course import transfer
+    from captioning_course.data import prepare_data
+    root = prepare_data('embedded')
+    data = tmp_path/'embedded'; data.mkdir()
+    (data/'annotations').symlink_to(root/'annotations')  # the same annotations: the fingerprint the shipped network was made for
+    def no_training(*a, **k): raise AssertionError('trained, although the shipped network fits')
+    monkeypatch.setattr(transfer, 'train_concept_cnn', no_training)
+    t = time.time()
+    model, vocab, history = transfer.load_concept_model(data)
+    assert time.time() - t < 20 and vocab == shipped_manifest()['vocab'] and len(history['loss']) == ConceptConfig().epochs
