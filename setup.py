@@ -35,7 +35,7 @@ setuptools.setup(
     author_email=cfg['author_email'],
     url=cfg['git_url'],
     keywords=cfg['keywords'],
-    packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
+    packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']) + [cfg['lib_name'] + '.pretrained'],  # its shipped concept CNN (data)
     include_package_data=True,
     python_requires=f'>={min_python},<{major}.{minor + 1}',  # only Pythons that TensorFlow ships wheels for
     install_requires=requirements,
