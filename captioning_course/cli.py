@@ -6,9 +6,11 @@
 from __future__ import annotations
 import argparse, io, json, shutil, sys, textwrap, time
 from contextlib import contextmanager, redirect_stdout
+from functools import partial
 from pathlib import Path
 
 from . import __version__
+from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .data import (DATASETS, ImageError, dataset_name, dataset_summary, load_image, load_records, log,
@@ -43,7 +45,6 @@ def _samples_figure(path, root, filenames, predicted, references, n=8, cols=4):
 def cmd_tutorial(args:argparse.Namespace, # parsed options of `tutorial`
                 ) -> str:
     "Run the course end to end, write model, `metrics.json` and `samples.png` to `--out`; the metrics as JSON."
-    from tqdm import tqdm
     from captioning_course.decoder import DESIGNS
     from captioning_course.evaluation import evaluate
     from captioning_course.generation import Captioner, caption_split
@@ -119,7 +120,6 @@ class _AboveTheBar(io.TextIOBase):
     def __init__(self): self.partial = ''
     def writable(self): return True
     def write(self, s):
-        from tqdm import tqdm
         *lines, self.partial = (self.partial + s).split('\n')
         for line in lines: tqdm.write(line, file=sys.stderr)
         return len(s)
@@ -147,9 +147,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='captioning-course', formatter_class=_Help,
                                 description='Image captioning, the course pipeline. Results go to standard output, progress to standard error.')
     p.add_argument('--version', action='version', version=f'%(prog)s {__version__}')
-    sub = p.add_subparsers(dest='command', required=True)
-    d = sub.add_parser('data', help='make or find the dataset and print its summary', formatter_class=_Help); _data_options(d); d.set_defaults(func=cmd_data)
-    t = sub.add_parser('tutorial', help='run the whole tutorial: data to metrics', formatter_class=_Help); _data_options(t)
+    sub = p.add_subparsers(dest='command', required=True, parser_class=partial(argparse.ArgumentParser, formatter_class=_Help))
+    d = sub.add_parser('data', help='make or find the dataset and print its summary'); _data_options(d); d.set_defaults(func=cmd_data)
+    t = sub.add_parser('tutorial', help='run the whole tutorial: data to metrics'); _data_options(t)
     t.add_argument('--out', type=Path, default=Path('captioning-course-output'), help='folder for model and results')
     t.add_argument('--decoder', choices=DECODERS, default='tutorial',
                    help="tutorial (the tutorial's GRU decoder), attention (a GRU that attends to the image's regions at every word) "
@@ -159,13 +159,12 @@ def parser() -> argparse.ArgumentParser:
                    help='vgg16 (ImageNet weights: $CAPTIONING_VGG16_WEIGHTS or a download) or concepts (pre-trained here on the captions) (default: vgg16 for coco, concepts otherwise)')
     t.add_argument('--concept-epochs', type=int, default=None, help="image model pre-training epochs (--image-model concepts; default: `ConceptConfig`'s)")
     _decoding_option(t); t.set_defaults(func=cmd_tutorial)
-    c = sub.add_parser('caption', help='caption image files with a saved model', formatter_class=_Help)
+    c = sub.add_parser('caption', help='caption image files with a saved model')
     c.add_argument('images', nargs='+', type=Path, help='image files (JPEG, PNG, ...)'); _model_option(c)
     c.set_defaults(func=cmd_caption)
-    e = sub.add_parser('evaluate', help='score a saved model on the validation split', formatter_class=_Help); _data_options(e)
+    e = sub.add_parser('evaluate', help='score a saved model on the validation split'); _data_options(e)
     _model_option(e); _decoding_option(e); e.set_defaults(func=cmd_evaluate)
-    r = sub.add_parser('pretrain', help="train the embedded dataset's concept CNN and write it with its manifest, as the package ships it",
-                       formatter_class=_Help)
+    r = sub.add_parser('pretrain', help="train the embedded dataset's concept CNN and write it with its manifest, as the package ships it")
     r.add_argument('--data-dir', type=Path, default=None, help='the embedded dataset (default: its folder in $XDG_CACHE_HOME or ~/.cache)')
     r.add_argument('--out', type=Path, default=Path('captioning-course-pretrained'),
                    help='folder for concept_cnn.keras and concept_cnn.json (captioning_course/pretrained in a clone replaces the shipped copy)')

@@ -24,10 +24,10 @@ from tqdm import tqdm
 __all__ = ['PRECISIONS', 'GPU_BUILD', 'VGG16_FILE', 'VGG16_URL', 'VGG16_MD5', 'STOPWORDS', 'CONCEPT_VERSION', 'PRETRAINED',
            'IMAGE_MODELS', 'ImageModel', 'with_policy', 'fast_precision', 'compute_device', 'print_summary',
            'imagenet_weights', 'vgg16', 'caption_words', 'image_concepts', 'concept_vocabulary', 'concept_labels',
-           'concept_cnn', 'concept_head', 'decode_image', 'image_dataset', 'ConceptConfig', 'train_concept_cnn',
-           'pixels_as_they_are', 'concept_image_model', 'concept_model_path', 'use_shipped_concept_model',
-           'load_concept_model', 'concept_scores', 'ship_concept_model', 'weights_digest', 'transfer_fingerprint',
-           'process_images', 'load_image_model', 'transfer_values']
+           'concept_cnn', 'concept_head', 'decode_image', 'image_dataset', 'ConceptConfig', 'concept_settings',
+           'train_concept_cnn', 'pixels_as_they_are', 'concept_image_model', 'concept_model_path',
+           'use_shipped_concept_model', 'load_concept_model', 'concept_scores', 'ship_concept_model', 'weights_digest',
+           'transfer_fingerprint', 'process_images', 'load_image_model', 'transfer_values']
 
 # %% ../nbs/02_transfer.ipynb #64da4daa
 @dataclass
@@ -256,6 +256,10 @@ class ConceptConfig:
     seed: int = 0 # weights and shuffling
     xla: bool = False # compile the training step with XLA (how it runs, not what it learns: not part of the model's key)
 
+def concept_settings(cfg:ConceptConfig) -> dict:
+    "What the network is, as JSON (every setting but `xla`, which is how fast it trains): its key, and its manifest."
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.__dict__.items() if k != 'xla'}
+
 # %% ../nbs/02_transfer.ipynb #0c577829
 def train_concept_cnn(data_dir:Path|str, # dataset in COCO layout; only its training split is read
                       cfg:ConceptConfig=ConceptConfig(), # settings
@@ -294,8 +298,7 @@ CONCEPT_VERSION = 3
 def concept_model_path(data_dir:Path|str, cfg:ConceptConfig=ConceptConfig()) -> Path:
     "Where the concept CNN for this dataset and these settings is saved."
     root = Path(data_dir)
-    settings = {k: v for k, v in cfg.__dict__.items() if k != 'xla'}  # what the model is, not how fast it trains
-    key = json.dumps(dict(settings, widths=list(cfg.widths), version=CONCEPT_VERSION,
+    key = json.dumps(dict(concept_settings(cfg), version=CONCEPT_VERSION,
                           annotations=file_digest(root/'annotations'/'captions_train2017.json')), sort_keys=True)
     return root/'models'/f'concept_cnn-{hashlib.sha256(key.encode()).hexdigest()[:16]}.keras'
 
@@ -372,7 +375,7 @@ def ship_concept_model(dest:Path|str, # folder to write `concept_cnn.keras` and 
     with atomic_path(dest/'concept_cnn.keras') as tmp: model.save(tmp)
     manifest = dict(model_file=concept_model_path(root, cfg).name, sha256=file_digest(dest/'concept_cnn.keras'),
                     dataset=dict(embedded_version=EMBEDDED_VERSION, annotations_sha256=file_digest(root/'annotations'/'captions_train2017.json')),
-                    config={k: list(v) if isinstance(v, tuple) else v for k, v in cfg.__dict__.items() if k != 'xla'},
+                    config=concept_settings(cfg),
                     concept_version=CONCEPT_VERSION, val_auc=round(float(np.mean([s[0] for s in scores.values()])), 4),
                     train_seconds=round(seconds, 1), command='captioning-course pretrain --out captioning_course/pretrained',
                     vocab=vocab, history=history)
