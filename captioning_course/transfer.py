@@ -203,14 +203,17 @@ def concept_cnn(n_concepts:int, # outputs of the concept head
                 img_size:int=64, # input height and width
                 widths:tuple=(16, 32, 64, 128), # channels of the convolution blocks
                 regions:int=3, # the transfer layer pools the feature map to `regions` x `regions`
+                convs:int=1, # 3x3 convolutions in each block after the first
                ) -> keras.Model:
     "A small CNN: a `feature_map`, a global-max `transfer` layer, sigmoid `concepts`, and pooled `regions_flat`."
     inp = keras.Input((img_size, img_size, 3), name='image')  # RGB pixels in [0, 255]
     x = layers.Rescaling(1/255, name='rescale')(inp)
     for i, w in enumerate(widths):
         if i: x = layers.MaxPooling2D(name=f'pool{i}')(x)
-        x = layers.Conv2D(w, 3, padding='same', use_bias=False, name=f'conv{i+1}')(x)
-        x = layers.ReLU(name=f'relu{i+1}')(layers.BatchNormalization(name=f'bn{i+1}')(x))
+        for j in range(convs if i else 1):
+            n = f'{i+1}' + (f'_{j+1}' if j else '')  # conv2, conv2_2, ...
+            x = layers.Conv2D(w, 3, padding='same', use_bias=False, name=f'conv{n}')(x)
+            x = layers.ReLU(name=f'relu{n}')(layers.BatchNormalization(name=f'bn{n}')(x))
     fmap = layers.Identity(name='feature_map')(x)
     pool = -(-fmap.shape[1]//regions)  # ceil: every feature lands in a region
     regions = layers.Flatten(name='regions_flat')(layers.MaxPooling2D(pool, strides=pool, padding='same', name='regions')(fmap))
@@ -247,10 +250,11 @@ class ConceptConfig:
     "Settings of the pre-trained concept CNN."
     img_size: int = 64 # input height and width
     widths: tuple = (16, 32, 64, 128) # channels of the convolution blocks
+    convs: int = 2 # 3x3 convolutions in each block after the first
     max_concepts: int = 1000 # concepts kept, most frequent first
     min_images: int = 20 # images a concept must describe
     pairs: bool = True # word pairs as concepts too
-    epochs: int = 15 # passes over the training split
+    epochs: int = 20 # passes over the training split
     batch_size: int = 64 # images per step
     learning_rate: float = 3e-3 # peak of the cosine schedule
     seed: int = 0 # weights and shuffling
@@ -274,7 +278,7 @@ def train_concept_cnn(data_dir:Path|str, # dataset in COCO layout; only its trai
     ds = tf.data.Dataset.from_tensor_slices(([str(root/'train2017'/f) for f in files], y))
     ds = ds.map(lambda p, t: (decode_image(p, (cfg.img_size,)*2), t), num_parallel_calls=tf.data.AUTOTUNE).cache()
     ds = ds.shuffle(len(files), seed=cfg.seed).batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE)
-    model = concept_cnn(len(vocab), cfg.img_size, cfg.widths)
+    model = concept_cnn(len(vocab), cfg.img_size, cfg.widths, convs=cfg.convs)
     trainer = concept_head(model)  # shares its layers with `model`
     steps = cfg.epochs*(-(-len(files)//cfg.batch_size))
     lr = keras.optimizers.schedules.CosineDecay(0.0, steps, warmup_target=cfg.learning_rate, warmup_steps=steps//10)

@@ -40,6 +40,14 @@ def test_vgg16_without_weights_gives_4096_values_at_fc2(tiny):
     assert np.isfinite(np.asarray(v, np.float32)).all()
 
 
+def test_convs_sets_the_convolutions_of_every_block_after_the_first():
+    def convs(model): return [l.name for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    assert convs(concept_cnn(10, convs=1)) == ['conv1', 'conv2', 'conv3', 'conv4']
+    two = concept_cnn(10, convs=2)
+    assert convs(two) == ['conv1', 'conv2', 'conv2_2', 'conv3', 'conv3_2', 'conv4', 'conv4_2']
+    assert two.get_layer('feature_map').output.shape[1:] == (8, 8, 128)  # the same map for attention, whatever the depth
+
+
 def test_stale_fingerprint_recomputes(tiny, model_file, tmp_path):
     im = concept_image_model(keras.models.load_model(model_file))
     files = [shutil.copy(p, tmp_path/p.name) for p in paths_of(tiny, 20)]
