@@ -5,7 +5,9 @@
 (b) batched greedy decoding: captions per second over the validation split;
 (c) batched beam search relative to batched greedy, for the tutorial's decoder and the attention decoder:
     k=1 (the same captions as greedy; target: at most 1.1x greedy's time) and k=3 (its arithmetic bound is about
-    3x, since every step runs the decoder on three rows per image; target: at most 3.3x).
+    3x, since every step runs the decoder on three rows per image; target: at most 3.3x);
+(d) batched greedy decoding of the Transformer (its key/value cache) against the attention GRU's, in alternating
+    rounds: the Transformer's captions/s over the attention GRU's (target: at least 2/3).
 
 Each ratio is the median over `--repeats` rounds of the ratio measured within a round, where greedy decoding and
 both beam searches run back to back (in a rotating order), so that a slow moment of the machine (a shared VM's
@@ -20,6 +22,7 @@ import numpy as np
 from captioning_course.attention import ATTENTION
 from captioning_course.data import prepare_data
 from captioning_course.decoder import TUTORIAL
+from captioning_course.transformer import TRANSFORMER
 from captioning_course.generation import beam_search, greedy_tokens, trained_captioner, tutorial_caption
 from captioning_course.transfer import load_image_model, transfer_values
 
@@ -44,7 +47,7 @@ def main():
     args = ap.parse_args()
     root = prepare_data('embedded')
     im = load_image_model(data_dir=root)
-    res = {}
+    res, greedy = {}, {}
     for design in (TUTORIAL, ATTENTION):
         cap = trained_captioner(root, design, image_model=im)
         tv = np.asarray(transfer_values(False, cap.image_model, root), np.float32)
@@ -63,6 +66,13 @@ def main():
         res[design.name] = dict(images=len(tv), greedy_captions_per_s=round(len(tv)/min(t['greedy']), 1),
                                 beam1_over_greedy=ratio('beam1'), beam3_over_greedy=ratio('beam3'),
                                 beam1_same_captions_as_greedy=same)
+        greedy[design.name] = (cap, tv)
+    cap = trained_captioner(root, TRANSFORMER, image_model=im)
+    greedy['transformer'] = cap, np.asarray(transfer_values(False, cap.image_model, root), np.float32)
+    greedy_tokens(*greedy['transformer'])  # compile its step
+    t = rounds({name: lambda name=name: greedy_tokens(*greedy[name]) for name in ('attention', 'transformer')}, args.repeats)
+    res['transformer'] = dict(images=len(greedy['transformer'][1]), greedy_captions_per_s=round(len(greedy['transformer'][1])/min(t['transformer']), 1),
+                              captions_per_s_over_attention=round(float(np.median(np.array(t['attention'])/np.array(t['transformer']))), 2))
     print(json.dumps(res, indent=1))
 
 

@@ -70,7 +70,7 @@ def measure(name, keys, design, root, tokenizer, tokens):
     tv = transfer.transfer_values(True, im, root)
     tcfg = TrainConfig(**(design.training | {k: v for k, v in keys.items() if k in TRAIN_KEYS}))
     sizes = design.sizes | {k: v for k, v in keys.items() if k not in TRAIN_KEYS and not k.startswith('cnn_')}
-    dcfg = design.config(tuple(tv.shape[1:]), tokenizer.vocab_size, **sizes)
+    dcfg = design.config(tuple(im.model.get_layer(im.layer).output.shape[1:]), tokenizer.vocab_size, **sizes)  # a feature map's (h, w, c)
     with tempfile.TemporaryDirectory() as d:
         model, history = train_decoder(Path(d)/'decoder', tv, tokens, tokenizer, dcfg, tcfg, verbose=0, design=design)
     cap = Captioner(im, model, tokenizer, design)

@@ -80,7 +80,8 @@ def attention_config(shape:tuple, # (height, width, channels) of the feature map
     return AttentionConfig(tuple(shape), num_words, **sizes)
 
 ATTENTION = Design('attention', build_attention_decoder, build_attention_step, attention_config, 'captioning_course.attention',
-                   layer=FEATURE_LAYERS, sizes=dict(state_size=128), training=dict(epochs=6, batch_size=128))
+                   layer=FEATURE_LAYERS, sizes=dict(state_size=128),
+                   training=dict(epochs=6, batch_size=128, length_window=1))  # unsorted batches: sorting cost this design quality
 
 # %% ../nbs/08e_attention.ipynb #0221011f
 def draw_attention(ax, # a Matplotlib axis

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import argparse, io, json, shutil, sys, textwrap, time
 from contextlib import contextmanager, redirect_stdout
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
@@ -52,9 +53,9 @@ def cmd_tutorial(args:argparse.Namespace, # parsed options of `tutorial`
     from captioning_course.transfer import ConceptConfig, compute_device, load_image_model, transfer_values
     from captioning_course.data import atomic_write_json
     design = DESIGNS[args.decoder]
-    tcfg = TrainConfig(**(design.training | ({'epochs': args.epochs} if args.epochs else {})))
+    tcfg = TrainConfig(**(design.training | ({'epochs': args.epochs} if args.epochs else {}))).resolved()
     device = compute_device()
-    precision = tcfg.precision or device['precision']
+    precision = tcfg.precision  # the design's own, or this machine's fast one
     print(f"captioning-course {__version__}: training on {device['device']} in {precision}", file=sys.stderr)
     if 'hint' in device: print(f"captioning-course: note: {device['hint']}", file=sys.stderr)
     verbose = 2  # one line an epoch, printed above the stage bar (`main` sends it through `tqdm.write`)
@@ -79,7 +80,7 @@ def cmd_tutorial(args:argparse.Namespace, # parsed options of `tutorial`
     with stage('metrics'): metrics = evaluate(dict(zip(ids, predicted)), root, train=False)
     bar.close()
     metrics = dict(metrics, dataset=str(root), image_model=im.name, decoder=design.name, decoding=args.decoding, epochs=tcfg.epochs,
-                   device=device['device'], precision=precision, final_loss=history['loss'][-1],
+                   device=device['device'], precision=precision, training=asdict(tcfg), final_loss=history['loss'][-1],
                    seconds=round(time.time() - t0, 1), stage_seconds=seconds)
     atomic_write_json(out/'metrics.json', metrics)
     return json.dumps(metrics, indent=2)

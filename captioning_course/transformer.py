@@ -4,6 +4,7 @@
 
 # %% ../nbs/08f_transformer.ipynb #fe0dbfed
 from __future__ import annotations
+import warnings
 from dataclasses import dataclass
 
 import keras
@@ -88,12 +89,12 @@ def build_transformer_decoder(cfg:TransformerConfig=TransformerConfig(), # sizes
 def attend(query, # (B, 1, H, dh): one word's query per head
            keys, # (B, S, H, dh)
            values, # (B, S, H, dh)
-           visible=None, # (B, 1, 1, S) booleans, the keys the query may see; `None`: all
           ) -> tuple:
     "Scaled dot-product attention of one query per head: the mixed values `(B, 1, H, dh)` and the weights `(B, H, 1, S)`."
     scores = ops.einsum('bqhd,bshd->bhqs', query, keys) / float(np.sqrt(query.shape[-1]))
-    if visible is not None: scores = ops.where(visible, scores, -1e9)
-    weights = ops.softmax(scores, axis=-1)
+    with warnings.catch_warnings():  # the first word's cache has one row: a softmax over one key is 1, as it should be
+        warnings.filterwarnings('ignore', 'You are using a softmax over axis', UserWarning)
+        weights = ops.softmax(scores, axis=-1)
     return ops.einsum('bhqs,bshd->bqhd', weights, values), weights
 
 # %% ../nbs/08f_transformer.ipynb #348f361e
@@ -110,23 +111,22 @@ def build_transformer_step(decoder:keras.Model, # a model from `build_transforme
         cross = [g(f'{b}_cross_attention') for b in blocks]
         constants = [f(memory) for a in cross for f in (a.key_dense, a.value_dense)]  # (B, R, H, dh) each
         B = ops.shape(memory)[0]
-        return [*constants, *[ops.zeros((B, T, 2*d)) for _ in blocks], ops.zeros((B, 1), 'int32')]
+        return [*constants, *[ops.zeros((B, 0, 2*d)) for _ in blocks], ops.zeros((B, 1), 'int32')]  # empty caches
 
     def step(inputs):
         token, *carry = inputs
         constants, caches, position = carry[:2*len(blocks)], carry[2*len(blocks):-1], carry[-1]
         x = g('word_positions')(g('decoder_embedding')(token), positions=position)  # (B, 1, d)
-        write = ops.one_hot(position[:, 0], T)[:, :, None]  # (B, T, 1): the cache row of this word
-        visible = ops.arange(T)[None, None, None, :] <= position[:, None, None, :]  # (B, 1, 1, T): it and the words before
         new_caches = []
         for j, b in enumerate(blocks):
             sa, ca = g(f'{b}_self_attention'), g(f'{b}_cross_attention')
             y = g(f'{b}_self_norm')(x)
             kv = ops.concatenate([ops.reshape(sa.key_dense(y), (-1, 1, d)), ops.reshape(sa.value_dense(y), (-1, 1, d))], -1)
-            cache = caches[j]*(1 - write) + write*kv  # (B, T, 2d): this word's keys and values join the cache
+            cache = ops.concatenate([caches[j], kv], axis=1)  # (B, t+1, 2d): this word's keys and values join the cache
             new_caches.append(cache)
-            keys, values = (ops.reshape(part, (-1, T, sa.num_heads, sa.key_dim)) for part in (cache[..., :d], cache[..., d:]))
-            x = x + sa.output_dense(attend(sa.query_dense(y), keys, values, visible)[0])
+            t = ops.shape(cache)[1]
+            keys, values = (ops.reshape(part, (-1, t, sa.num_heads, sa.key_dim)) for part in (cache[..., :d], cache[..., d:]))
+            x = x + sa.output_dense(attend(sa.query_dense(y), keys, values)[0])  # the cache holds this word and the words before
             mixed, weights = attend(ca.query_dense(g(f'{b}_cross_norm')(x)), constants[2*j], constants[2*j + 1])
             x = x + ca.output_dense(mixed)
             x = x + g(f'{b}_ffn2')(g(f'{b}_ffn1')(g(f'{b}_ffn_norm')(x)))
@@ -144,4 +144,5 @@ def transformer_config(shape:tuple, # (height, width, channels) of the feature m
     return TransformerConfig(tuple(shape), num_words, **sizes)
 
 TRANSFORMER = Design('transformer', build_transformer_decoder, build_transformer_step, transformer_config, 'captioning_course.transformer',
-                     layer=FEATURE_LAYERS | dict(vgg16='block5_conv3'), training=dict(epochs=6, batch_size=128))
+                     layer=FEATURE_LAYERS | dict(vgg16='block5_conv3'),
+                     training=dict(epochs=6, batch_size=128, length_window=1))  # unsorted batches: sorting cost this design quality

@@ -1,12 +1,15 @@
 """Tests of the `captioning-course` command line: `tutorial` end to end on a tiny dataset, then `caption` and
 `evaluate` with the model it saved, and the errors a user can meet."""
 import json, shutil, subprocess
+from dataclasses import asdict
 
 import pytest
 
 from captioning_course.cli import main
 from captioning_course.data import embedded_dataset, load_records
 from captioning_course.tokenizer import Tokenizer
+from captioning_course.decoder import TUTORIAL
+from captioning_course.training import TrainConfig
 
 
 @pytest.fixture(scope='module')
@@ -128,6 +131,7 @@ def test_stdout_holds_only_the_result_and_metrics_name_the_device(run, tmp_path,
     device = compute_device()
     assert printed == json.loads((out/'metrics.json').read_text())
     assert printed['device'] == device['device'] and printed['precision'] in ('float32', 'bfloat16')
+    assert printed['training'] | dict(epochs=0) == asdict(TrainConfig(**(TUTORIAL.training | dict(epochs=0))).resolved())  # the settings it trained with
     assert f"training on {device['device']} in {printed['precision']}" in res.err
     assert main(['evaluate', '--data-dir', str(data), '--model', str(out)]) == 0
     assert json.loads(capsys.readouterr().out)['images'] == 40
