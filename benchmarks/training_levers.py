@@ -4,7 +4,7 @@ on the embedded dataset, decodes the validation split greedily, and is scored wi
     python benchmarks/training_levers.py [VARIANT ...] [--design tutorial|attention|transformer]
 
 A variant is `name[:key=value,...]`. Keys are `TrainConfig` fields (`epochs`, `batch_size`, `learning_rate`,
-`length_window`, `schedule`), the design's sizes (`state_size`, `embedding_size`, ...), or `cnn_` and a
+`length_window`, `schedule`, `precision`, `seed`), the design's sizes (`state_size`, `embedding_size`, ...), or `cnn_` and a
 `ConceptConfig` field (`cnn_epochs`, `cnn_batch_size`, `cnn_learning_rate`): a variant with any `cnn_` key
 pre-trains its own concept CNN with `train_concept_cnn` (timed; its transfer values land in the dataset's cache),
 the others share the library's cached one. Everything not given is the design's default. The first variant is the
@@ -12,8 +12,9 @@ reference: every time is also printed as its ratio to the first's, measured in t
 `epochs=0` with `cnn_` keys times the concept CNN's pre-training alone (no decoder).
 
 With no variants it compares the library's settings with the tutorial's batches and schedule (`today`) for the
-tutorial decoder. Set `CAPTIONING_PRECISION=float32` to force float32 where the CPU computes bfloat16 natively
-(the decoder always trains in float32; the setting reaches the image model's transfer values). Prints one JSON
+tutorial decoder. A variant's `precision=float32` or `precision=bfloat16` sets the decoder's training precision
+(default: the design's, else `fast_precision()`); `CAPTIONING_PRECISION=float32` forces float32 everywhere, the image
+model's transfer values included. Prints one JSON
 line per variant as it finishes, then a Markdown table.
 """
 import argparse, json, tempfile, time
