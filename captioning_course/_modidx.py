@@ -480,5 +480,7 @@ d = { 'settings': { 'branch': 'main',
                                                                                                             'captioning_course/transformer.py'),
                                                'captioning_course.transformer.build_transformer_step': ( 'transformer.html#build_transformer_step',
                                                                                                          'captioning_course/transformer.py'),
+                                               'captioning_course.transformer.heads': ( 'transformer.html#heads',
+                                                                                        'captioning_course/transformer.py'),
                                                'captioning_course.transformer.transformer_config': ( 'transformer.html#transformer_config',
                                                                                                      'captioning_course/transformer.py')}}}

@@ -15,8 +15,8 @@ from .attention import FEATURE_LAYERS
 from .decoder import Design, OneStep
 
 # %% auto #0
-__all__ = ['TRANSFORMER', 'TransformerConfig', 'PositionEmbedding', 'block_layers', 'build_transformer_decoder', 'attend',
-           'build_transformer_step', 'transformer_config']
+__all__ = ['TRANSFORMER', 'TransformerConfig', 'PositionEmbedding', 'block_layers', 'build_transformer_decoder', 'heads',
+           'attend', 'build_transformer_step', 'transformer_config']
 
 # %% ../nbs/08f_transformer.ipynb #2eeccdcb
 @dataclass
@@ -86,16 +86,22 @@ def build_transformer_decoder(cfg:TransformerConfig=TransformerConfig(), # sizes
     return keras.Model(inputs, layers.Dense(cfg.num_words, name='decoder_output')(x), name='transformer_decoder')
 
 # %% ../nbs/08f_transformer.ipynb #afb8e4fb
-def attend(query, # (B, 1, H, dh): one word's query per head
-           keys, # (B, S, H, dh)
-           values, # (B, S, H, dh)
+def heads(x, # (B, S, H, dh): the layout of `MultiHeadAttention`'s projections, or (B, H, S, dh)
+         ):
+    "Swap the sequence and head axes: `(B, S, H, dh)` <-> `(B, H, S, dh)`."
+    return ops.transpose(x, (0, 2, 1, 3))
+
+def attend(query, # (B, H, 1, dh): one word's query per head
+           keys, # (B, H, S, dh)
+           values, # (B, H, S, dh)
           ) -> tuple:
-    "Scaled dot-product attention of one query per head: the mixed values `(B, 1, H, dh)` and the weights `(B, H, 1, S)`."
-    scores = ops.einsum('bqhd,bshd->bhqs', query, keys) / float(np.sqrt(query.shape[-1]))
+    "Scaled dot-product attention of one query per head: the mixed values `(B, H, 1, dh)` and the weights `(B, H, 1, S)`."
+    scores = ops.matmul(query, ops.swapaxes(keys, -1, -2)) / float(np.sqrt(query.shape[-1]))
     with warnings.catch_warnings():  # the first word's cache has one row: a softmax over one key is 1, as it should be
         warnings.filterwarnings('ignore', 'You are using a softmax over axis', UserWarning)
         weights = ops.softmax(scores, axis=-1)
-    return ops.einsum('bhqs,bshd->bqhd', weights, values), weights
+    return ops.matmul(weights, values), weights
+
 
 # %% ../nbs/08f_transformer.ipynb #348f361e
 def build_transformer_step(decoder:keras.Model, # a model from `build_transformer_decoder`
@@ -103,37 +109,35 @@ def build_transformer_step(decoder:keras.Model, # a model from `build_transforme
     "Generation with a cache: transfer values -> [cross keys and values, empty caches, position 0]; one token -> scores."
     g = decoder.get_layer
     blocks = sorted({l.name.split('_')[0] for l in decoder.layers if l.name.startswith('block')}, key=lambda b: int(b[5:]))
-    T, d = g('word_positions').length, g('decoder_embedding').output_dim
+    T, sa, n = g('word_positions').length, g(f'{blocks[0]}_self_attention'), 2*len(blocks)  # n: cross keys and values, and caches
     image = keras.Model(g('transfer_values_input').output, g('memory_norm').output)  # transfer values -> regions (B, R, d)
 
     def initial_state(transfer_values):
         memory = image(transfer_values)
         cross = [g(f'{b}_cross_attention') for b in blocks]
-        constants = [f(memory) for a in cross for f in (a.key_dense, a.value_dense)]  # (B, R, H, dh) each
-        B = ops.shape(memory)[0]
-        return [*constants, *[ops.zeros((B, 0, 2*d)) for _ in blocks], ops.zeros((B, 1), 'int32')]  # empty caches
+        constants = [heads(f(memory)) for a in cross for f in (a.key_dense, a.value_dense)]  # (B, H, R, dh) each
+        empty = ops.zeros((ops.shape(memory)[0], sa.num_heads, 0, sa.key_dim))  # (B, H, 0, dh)
+        return [*constants, *[empty]*n, ops.zeros((ops.shape(memory)[0], 1), 'int32')]  # empty caches
 
     def step(inputs):
         token, *carry = inputs
-        constants, caches, position = carry[:2*len(blocks)], carry[2*len(blocks):-1], carry[-1]
+        constants, caches, position = carry[:n], carry[n:-1], carry[-1]
         x = g('word_positions')(g('decoder_embedding')(token), positions=position)  # (B, 1, d)
         new_caches = []
         for j, b in enumerate(blocks):
             sa, ca = g(f'{b}_self_attention'), g(f'{b}_cross_attention')
             y = g(f'{b}_self_norm')(x)
-            kv = ops.concatenate([ops.reshape(sa.key_dense(y), (-1, 1, d)), ops.reshape(sa.value_dense(y), (-1, 1, d))], -1)
-            cache = ops.concatenate([caches[j], kv], axis=1)  # (B, t+1, 2d): this word's keys and values join the cache
-            new_caches.append(cache)
-            t = ops.shape(cache)[1]
-            keys, values = (ops.reshape(part, (-1, t, sa.num_heads, sa.key_dim)) for part in (cache[..., :d], cache[..., d:]))
-            x = x + sa.output_dense(attend(sa.query_dense(y), keys, values)[0])  # the cache holds this word and the words before
-            mixed, weights = attend(ca.query_dense(g(f'{b}_cross_norm')(x)), constants[2*j], constants[2*j + 1])
-            x = x + ca.output_dense(mixed)
+            keys, values = (ops.concatenate([caches[2*j + i], heads(f(y))], axis=2) for i, f in enumerate((sa.key_dense, sa.value_dense)))
+            new_caches += [keys, values]  # (B, H, t+1, dh): this word's keys and values join the cache
+            x = x + sa.output_dense(heads(attend(heads(sa.query_dense(y)), keys, values)[0]))  # the cache holds this word and the words before
+            mixed, weights = attend(heads(ca.query_dense(g(f'{b}_cross_norm')(x))), constants[2*j], constants[2*j + 1])
+            x = x + ca.output_dense(heads(mixed))
             x = x + g(f'{b}_ffn2')(g(f'{b}_ffn1')(g(f'{b}_ffn_norm')(x)))
         logits = g('decoder_output')(g('final_norm')(x))
         return [logits, *new_caches, position + 1, ops.mean(weights, axis=1)]  # the last block's cross-attention, heads averaged
 
-    return OneStep(initial_state, step, len(blocks) + 1, constants=2*len(blocks), extras=('attention',), max_steps=T)
+    return OneStep(initial_state, step, n + 1, constants=n, extras=('attention',), max_steps=T)
+
 
 # %% ../nbs/08f_transformer.ipynb #417ee9c5
 def transformer_config(shape:tuple, # (height, width, channels) of the feature map
@@ -145,4 +149,4 @@ def transformer_config(shape:tuple, # (height, width, channels) of the feature m
 
 TRANSFORMER = Design('transformer', build_transformer_decoder, build_transformer_step, transformer_config, 'captioning_course.transformer',
                      layer=FEATURE_LAYERS | dict(vgg16='block5_conv3'),
-                     training=dict(epochs=6, batch_size=128, length_window=1))  # unsorted batches: sorting cost this design quality
+                     training=dict(epochs=6, batch_size=128, length_window=1, schedule='cosine'))  # unsorted batches, warm-up: each measured per design

@@ -109,6 +109,21 @@ def test_attention_weights_sum_to_one_and_are_keras_own():
     assert cap.feature_shape == (8, 8)
 
 
+def test_attention_fed_context_steps_give_the_whole_models_scores(tmp_path):
+    "`feed_context`: the first GRU's context is input to the GRUs above, in the training model and in its one-step cut alike."
+    im, (_, _, tok, _) = image_model().at('feature_map'), problem(8)
+    keras.utils.set_random_seed(1)
+    cfg = ATTENTION.config((8, 8, 8), tok.vocab_size, state_size=16, embedding_size=8, num_layers=3, feed_context=True)
+    cap = Captioner(im, ATTENTION.build(cfg), tok, ATTENTION)
+    assert cap.decoder.get_layer('attention_feed_concat').output.shape[-1] == 32  # the first GRU's output and its context
+    tv = np.random.default_rng(3).normal(size=(4, 512)).astype('float32')
+    tokens, steps = trace(cap, tv[0])
+    full = cap.decoder({'transfer_values_input': tv[:1], 'decoder_input': np.array([[tok.token_start, *tokens[:-1]]])})
+    np.testing.assert_allclose(steps['logits'], np.asarray(full)[0], atol=1e-4)
+    cap.save(tmp_path/'fed')
+    assert greedy_tokens(load_captioner(tmp_path/'fed'), tv) == greedy_tokens(cap, tv)
+
+
 @pytest.mark.parametrize('design', [TUTORIAL, ATTENTION, MAPPED], ids=lambda d: d.name)
 def test_save_and_load_round_trip_every_design_bit_for_bit(design, tmp_path):
     tv, _, tok, _ = problem(6)
