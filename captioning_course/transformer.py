@@ -102,7 +102,6 @@ def attend(query, # (B, H, 1, dh): one word's query per head
         weights = ops.softmax(scores, axis=-1)
     return ops.matmul(weights, values), weights
 
-
 # %% ../nbs/08f_transformer.ipynb #348f361e
 def build_transformer_step(decoder:keras.Model, # a model from `build_transformer_decoder`
                           ) -> OneStep:
@@ -137,7 +136,6 @@ def build_transformer_step(decoder:keras.Model, # a model from `build_transforme
         return [logits, *new_caches, position + 1, ops.mean(weights, axis=1)]  # the last block's cross-attention, heads averaged
 
     return OneStep(initial_state, step, n + 1, constants=n, extras=('attention',), max_steps=T)
-
 
 # %% ../nbs/08f_transformer.ipynb #417ee9c5
 def transformer_config(shape:tuple, # (height, width, channels) of the feature map
