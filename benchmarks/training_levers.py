@@ -24,7 +24,7 @@ from pathlib import Path
 import captioning_course.data  # first: quiet TensorFlow's start-up logs
 from captioning_course import transfer
 from captioning_course.data import load_records, prepare_data
-from captioning_course.decoder import library_designs
+from captioning_course.designs import library_design
 from captioning_course.evaluation import evaluate_many, scores_table
 from captioning_course.generation import Captioner, caption_split
 from captioning_course.generator import batch_dataset
@@ -90,7 +90,7 @@ if __name__ == '__main__':
     p.add_argument('--design', default='tutorial', help="a library design's name")
     p.add_argument('--data-dir', type=Path, default=None, help='default: the embedded dataset in its usual folder')
     args = p.parse_args()
-    design = library_designs()[args.design]
+    design = library_design(args.design)
     root = prepare_data('embedded', args.data_dir)
     tokenizer = dataset_tokenizer(root)
     tokens = tokenizer.captions_to_tokens(mark_captions(load_records(True, root).captions))

@@ -1,3 +1,3 @@
 __version__ = "0.1.0"
 
-from . import data as _data  # first, always: it quiets TensorFlow's C++ start-up logs before any module loads TensorFlow
+from . import files as _files  # first, always: it quiets TensorFlow's C++ start-up logs before any module loads TensorFlow

@@ -11,14 +11,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from keras import layers
 
-from .decoder import Design, OneStep
+from .decoder import DecoderConfig, Design, OneStep, config_from_shape, decoder_layers, run_grus
+from .transfer import FEATURE_LAYERS
 
 # %% auto #0
-__all__ = ['FEATURE_LAYERS', 'ATTENTION', 'AttentionConfig', 'build_attention_decoder', 'build_attention_step',
-           'attention_config', 'draw_attention', 'show_attention']
-
-# %% ../nbs/08e_attention.ipynb #fadbbee5
-FEATURE_LAYERS = dict(concepts='feature_map', vgg16='block5_pool')  # the last convolutional block of each image model
+__all__ = ['attention_config', 'ATTENTION', 'AttentionConfig', 'build_attention_decoder', 'build_attention_step',
+           'draw_attention', 'show_attention']
 
 # %% ../nbs/08e_attention.ipynb #b82978fd
 @dataclass
@@ -41,16 +39,16 @@ def build_attention_decoder(cfg:AttentionConfig=AttentionConfig(), # sizes
     regions = layers.Reshape((h*w, c), name='attention_regions')(transfer_values_input)  # (B, R, C)
     keys = layers.EinsumDense('brc,cu->bru', (h*w, cfg.state_size), bias_axes='ru', name='attention_keys')(regions)  # (B, R, U)
     summary = layers.GlobalMaxPooling1D(name='attention_summary')(regions)  # (B, C): the global-max transfer values
-    state = layers.Dense(cfg.state_size, activation='tanh', name='decoder_transfer_map')(summary)
-    x = layers.Embedding(cfg.num_words, cfg.embedding_size, name='decoder_embedding')(decoder_input)
-    for i in range(cfg.num_layers):
-        x, _ = layers.GRU(cfg.state_size, return_sequences=True, return_state=True, name=f'decoder_gru{i+1}')(x, initial_state=state)
-        if cfg.feed_context and i == 0 and cfg.num_layers > 1:  # the context of every word so far flows through the GRUs above
-            x = layers.Concatenate(name='attention_feed_concat')([x, layers.Attention(name='attention_feed')([x, keys])])
+    lay = decoder_layers(DecoderConfig(h*w*c, cfg.num_words, cfg.state_size, cfg.embedding_size, cfg.num_layers))  # the tutorial's layers
+    state = lay['transfer_map'](summary)
+    def feed(i, x):  # the context of every word so far flows through the GRUs above the first
+        if not (cfg.feed_context and i == 0): return x
+        return layers.Concatenate(name='attention_feed_concat')([x, layers.Attention(name='attention_feed')([x, keys])])
+    x, _ = run_grus(lay['grus'], lay['embedding'](decoder_input), [state]*cfg.num_layers, feed)
     context = layers.Attention(name='attention')([x, keys])  # (B, T, U)
     x = layers.Dense(cfg.state_size, activation='tanh', name='attention_combine')(layers.Concatenate()([x, context]))
     inputs = dict(transfer_values_input=transfer_values_input, decoder_input=decoder_input)
-    return keras.Model(inputs, layers.Dense(cfg.num_words, name='decoder_output')(x), name='attention_decoder')
+    return keras.Model(inputs, lay['output'](x), name='attention_decoder')
 
 # %% ../nbs/08e_attention.ipynb #b5bd5c8d
 def build_attention_step(decoder:keras.Model, # a model from `build_attention_decoder`
@@ -63,12 +61,9 @@ def build_attention_step(decoder:keras.Model, # a model from `build_attention_de
     token = keras.Input((1,), dtype='int32', name='decoder_input')
     keys = keras.Input(decoder.get_layer('attention_keys').output.shape[1:], name='keys')
     states = [keras.Input((g.units,), name=f'state{i+1}') for i, g in enumerate(grus)]
-    x, new_states = decoder.get_layer('decoder_embedding')(token), []
     feed = [l for l in decoder.layers if l.name == 'attention_feed']  # `AttentionConfig.feed_context`
-    for i, (gru, s) in enumerate(zip(grus, states)):
-        x, h = gru(x, initial_state=s)
-        new_states.append(h)
-        if feed and i == 0: x = keras.ops.concatenate([x, feed[0]([x, keys])], axis=-1)
+    x, new_states = run_grus(grus, decoder.get_layer('decoder_embedding')(token), states,
+                             lambda i, x: keras.ops.concatenate([x, feed[0]([x, keys])], axis=-1) if feed and i == 0 else x)
     context = decoder.get_layer('attention')([x, keys])  # (B, 1, U)
     # the layer's own weights, softmax(x . keys): Keras loses track of `return_attention_scores` outputs of a layer already called without
     weights = keras.ops.softmax(keras.ops.matmul(x, keras.ops.transpose(keys, (0, 2, 1))), axis=-1)  # (B, 1, R)
@@ -77,14 +72,9 @@ def build_attention_step(decoder:keras.Model, # a model from `build_attention_de
     return OneStep(initial, step, len(grus), constants=1, extras=('attention',))
 
 # %% ../nbs/08e_attention.ipynb #e845b771
-def attention_config(shape:tuple, # (height, width, channels) of the feature map
-                     num_words:int, # vocabulary size, padding included
-                     **sizes, # `state_size`, `embedding_size`, `num_layers`
-                    ) -> AttentionConfig:
-    "The attention decoder's configuration for a feature map of `shape`."
-    return AttentionConfig(tuple(shape), num_words, **sizes)
+attention_config = config_from_shape(AttentionConfig)  # the attention decoder keeps the feature map's shape
 
-ATTENTION = Design('attention', build_attention_decoder, build_attention_step, attention_config, 'captioning_course.attention',
+ATTENTION = Design('attention', build_attention_decoder, build_attention_step, attention_config,
                    layer=FEATURE_LAYERS, sizes=dict(state_size=128),
                    training=dict(epochs=6, batch_size=128, length_window=1, schedule='cosine', learning_rate=2e-3))  # each measured per design
 

@@ -4,9 +4,8 @@
 
 # %% ../nbs/90_cli.ipynb #f7365dc8
 from __future__ import annotations
-import argparse, io, json, shutil, sys, textwrap, time
-from contextlib import contextmanager, redirect_stdout
-from dataclasses import asdict
+import argparse, io, json, shutil, sys
+from contextlib import redirect_stdout
 from functools import partial
 from pathlib import Path
 
@@ -14,12 +13,12 @@ from . import __version__
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from .designs import LIBRARY
 from .data import (DATASETS, ImageError, dataset_name, dataset_summary, load_image, load_records, log,
                                     prepare_data)
 
 # %% auto #0
-__all__ = ['DECODERS', 'IMAGE_MODELS', 'cmd_data', 'cmd_tutorial', 'cmd_caption', 'cmd_evaluate', 'cmd_pretrain', 'parser',
-           'main']
+__all__ = ['IMAGE_MODELS', 'cmd_data', 'cmd_tutorial', 'cmd_caption', 'cmd_evaluate', 'cmd_pretrain', 'parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #93ffcc3b
 def cmd_data(args:argparse.Namespace, # parsed `--dataset` and `--data-dir`
@@ -28,62 +27,13 @@ def cmd_data(args:argparse.Namespace, # parsed `--dataset` and `--data-dir`
     root = prepare_data(args.dataset, args.data_dir)
     return json.dumps(dict(dataset=dataset_name(args.dataset), path=str(root), **dataset_summary(root)), indent=2)
 
-# %% ../nbs/90_cli.ipynb #d3eadf04
-def _samples_figure(path, root, filenames, predicted, references, n=8, cols=4):
-    "Save a grid of validation images with their predicted and first true captions above them."
-    import matplotlib; matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    titles = [textwrap.fill('predicted: ' + p, 34) + '\n' + textwrap.fill('true: ' + r[0], 34) for p, r in zip(predicted[:n], references)]
-    rows = -(-len(titles)//cols)
-    lines = max(t.count('\n') + 1 for t in titles)  # the tallest title sets the room above every image
-    fig, axs = plt.subplots(rows, cols, figsize=(3*cols, rows*(3.1 + 0.2*lines)), squeeze=False, layout='constrained')
-    for ax in axs.flat: ax.axis('off')
-    for ax, f, t in zip(axs.flat, filenames, titles):
-        ax.imshow(load_image(root/'val2017'/f)); ax.set_title(t, fontsize=9, loc='left')
-    fig.savefig(path, dpi=100, bbox_inches='tight'); plt.close(fig)
-
 # %% ../nbs/90_cli.ipynb #18890854
 def cmd_tutorial(args:argparse.Namespace, # parsed options of `tutorial`
                 ) -> str:
-    "Run the course end to end, write model, `metrics.json` and `samples.png` to `--out`; the metrics as JSON."
-    from captioning_course.decoder import DESIGNS
-    from captioning_course.evaluation import evaluate
-    from captioning_course.generation import Captioner, caption_split
-    from captioning_course.training import TrainConfig, trained_decoder
-    from captioning_course.transfer import ConceptConfig, compute_device, load_image_model, transfer_values
-    from captioning_course.data import atomic_write_json
-    design = DESIGNS[args.decoder]
-    tcfg = TrainConfig(**(design.training | ({'epochs': args.epochs} if args.epochs else {}))).resolved()
-    device = compute_device()
-    precision = tcfg.precision  # the design's own, or this machine's fast one
-    print(f"captioning-course {__version__}: training on {device['device']} in {precision}", file=sys.stderr)
-    if 'hint' in device: print(f"captioning-course: note: {device['hint']}", file=sys.stderr)
-    verbose = 2  # one line an epoch, printed above the stage bar (`main` sends it through `tqdm.write`)
-    out, t0, bar, seconds = Path(args.out), time.time(), tqdm(total=6, desc='tutorial', unit='stage'), {}
-    @contextmanager
-    def stage(name):  # the progress bar shows it; its seconds go into `metrics.json`
-        bar.set_postfix_str(name); bar.refresh(); t = time.time()
-        yield
-        seconds[name] = round(time.time() - t, 1); bar.update()
-    with stage('data'): root = prepare_data(args.dataset, args.data_dir)
-    with stage('image model'):
-        im = load_image_model(args.dataset, root, args.image_model, ConceptConfig(**({'epochs': args.concept_epochs} if args.concept_epochs else {})))
-    im = im.at(design.transfer_layer(im))  # the layer this decoder reads: VGG16's fc2, or a convolutional block for attention and the transformer
-    with stage('transfer values'): tv_val = transfer_values(False, im, root); transfer_values(True, im, root)
-    with stage('tokenizer and training'):
-        decoder, tokenizer, history = trained_decoder(root, design, tcfg, image_model=im, verbose=verbose)
-    cap = Captioner(im, decoder, tokenizer, design)
-    cap.save(out)  # before scoring: a failure from here on loses no training
-    ids, files, refs = load_records(False, root)
-    with stage('captions'): predicted = caption_split(cap, tv_val, args.decoding)
-    _samples_figure(out/'samples.png', root, files[:8], predicted[:8], refs[:8])
-    with stage('metrics'): metrics = evaluate(dict(zip(ids, predicted)), root, train=False)
-    bar.close()
-    metrics = dict(metrics, dataset=str(root), image_model=im.name, decoder=design.name, decoding=args.decoding, epochs=tcfg.epochs,
-                   device=device['device'], precision=precision, training=asdict(tcfg), final_loss=history['loss'][-1],
-                   seconds=round(time.time() - t0, 1), stage_seconds=seconds)
-    atomic_write_json(out/'metrics.json', metrics)
-    return json.dumps(metrics, indent=2)
+    "Run the course end to end (`run_tutorial`), write model, `metrics.json` and `samples.png` to `--out`; the metrics as JSON."
+    from captioning_course.pipeline import run_tutorial
+    return json.dumps(run_tutorial(args.out, args.dataset, args.data_dir, args.decoder, args.image_model, args.epochs, args.concept_epochs,
+                                   args.decoding, verbose=2), indent=2)  # verbose 2: a line an epoch, above the stage bar
 
 # %% ../nbs/90_cli.ipynb #6e1881f7
 def cmd_caption(args:argparse.Namespace, # parsed `images` and `--model`
@@ -113,7 +63,6 @@ def cmd_pretrain(args:argparse.Namespace, # parsed `--data-dir` and `--out`
     return json.dumps({k: v for k, v in manifest.items() if k not in ('vocab', 'history')}, indent=2)
 
 # %% ../nbs/90_cli.ipynb #f2c92b3b
-DECODERS = ('tutorial', 'attention', 'transformer') # the library's decoder designs, by name (`captioning_course.decoder.DESIGNS`)
 IMAGE_MODELS = ('vgg16', 'concepts') # as `captioning_course.transfer.IMAGE_MODELS`: the heavy modules load only when a subcommand runs
 
 class _AboveTheBar(io.TextIOBase):
@@ -152,7 +101,7 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser('data', help='make or find the dataset and print its summary'); _data_options(d); d.set_defaults(func=cmd_data)
     t = sub.add_parser('tutorial', help='run the whole tutorial: data to metrics'); _data_options(t)
     t.add_argument('--out', type=Path, default=Path('captioning-course-output'), help='folder for model and results')
-    t.add_argument('--decoder', choices=DECODERS, default='tutorial',
+    t.add_argument('--decoder', choices=tuple(LIBRARY), default='tutorial',
                    help="tutorial (the tutorial's GRU decoder), attention (a GRU that attends to the image's regions at every word) "
                         "or transformer (self-attention over the words, cross-attention over the regions)")
     t.add_argument('--epochs', type=int, default=None, help="decoder training epochs (default: the decoder's, tutorial 8, attention and transformer 6)")
@@ -182,9 +131,6 @@ def main(argv:list|None=None, # arguments; `None`: `sys.argv[1:]`
             if args.command in ('tutorial', 'evaluate'):
                 from captioning_course.evaluation import require_java
                 require_java()  # in the first second, not after the training
-            if args.command in ('tutorial', 'caption', 'evaluate'):
-                from captioning_course.decoder import library_designs
-                library_designs()  # makes every design of the library known
             result = args.func(args)
             progress.flush()
     except (OSError, ValueError, KeyError, RuntimeError) as e:

@@ -4,63 +4,22 @@
 
 # %% ../nbs/01_data.ipynb #242d9025
 from __future__ import annotations
-import hashlib, importlib.abc, importlib.util, json, logging, os, shutil, sys, tempfile, textwrap, urllib.error, urllib.request, zipfile
+import json, logging, os, tempfile, textwrap
 from collections import Counter
-from contextlib import contextmanager
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import numpy as np
-from filelock import FileLock
-from PIL import Image, ImageDraw, ImageOps
-from tqdm import tqdm
+from PIL import Image, ImageOps
+
+from .embedded import SCENES_MARKER, SCENES_VERSION, embedded_dataset
+from .files import atomic_write_json, download, file_digest, safe_extract
 
 # %% auto #0
-__all__ = ['DATASETS', 'SCENES_MARKER', 'SCENES_VERSION', 'log', 'RECORDS_VERSION', 'SHAPES', 'COLOURS', 'SIZES', 'BACKGROUNDS',
-           'TEXTURES', 'GRID', 'SYNONYMS', 'NUMBERS', 'PLURALS', 'PREFIXES', 'SURFACES', 'EMBEDDED_VERSION', 'COCO_URL',
-           'COCO_FILES', 'stderr_to', 'dataset_name', 'default_data_dir', 'Records', 'parse_captions', 'atomic_path',
-           'atomic_write_json', 'file_digest', 'load_records', 'load_scenes', 'ImageError', 'load_image',
-           'random_scene', 'draw_scene', 'scene_captions', 'make_image', 'write_embedded', 'embedded_dataset',
-           'show_image', 'dataset_summary', 'download', 'safe_extract', 'maybe_download_and_extract', 'coco_layout',
-           'prepare_data']
-
-# %% ../nbs/01_data.ipynb #1519e8fe
-@contextmanager
-def stderr_to(f, # an open file
-             ):
-    "Send file descriptor 2, which C++ libraries and subprocesses write to, to `f` for the block."
-    saved = os.dup(2)
-    try:
-        os.dup2(f.fileno(), 2)
-        yield
-    finally: os.dup2(saved, 2); os.close(saved)
-
-class _QuietTensorFlow(importlib.abc.MetaPathFinder):
-    "Load TensorFlow with its C++ start-up logs (oneDNN, CUDA stubs, `cuInit`) discarded: they bypass every logging setting."
-    def find_spec(self, name, path=None, target=None):
-        if name != 'tensorflow': return None
-        sys.meta_path.remove(self)  # once: find the real spec, then wrap its loader
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.loader is None: return spec
-        load = spec.loader.exec_module
-        def exec_module(module):
-            with open(os.devnull, 'w') as null, stderr_to(null):
-                load(module)
-                module.config.list_physical_devices('GPU')  # the CUDA probe logs on first use: have it now
-        spec.loader.exec_module = exec_module
-        return spec
-
-def _quiet_tensorflow():
-    "Quiet TensorFlow's logs, unless `CAPTIONING_TF_LOGS=1` asks to see them."
-    if os.environ.get('CAPTIONING_TF_LOGS', '') not in ('', '0'): return
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')  # the package is imported before TensorFlow: its later C++ messages are dropped too
-    logging.getLogger('tensorflow').addFilter(lambda r: r.levelno >= logging.ERROR)  # and its Python warnings (retracing notices) too, whatever level Jupyter sets
-    if 'tensorflow' not in sys.modules and not any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path):
-        sys.meta_path.insert(0, _QuietTensorFlow())
-
-_quiet_tensorflow()
+__all__ = ['DATASETS', 'log', 'RECORDS_VERSION', 'COCO_URL', 'COCO_FILES', 'dataset_name', 'default_data_dir', 'Records',
+           'parse_captions', 'load_records', 'split_dir', 'load_scenes', 'ImageError', 'load_image', 'show_image',
+           'dataset_summary', 'maybe_download_and_extract', 'coco_layout', 'prepare_data']
 
 # %% ../nbs/01_data.ipynb #7b297e54
 DATASETS = ('embedded', 'coco')
@@ -88,8 +47,6 @@ class Records(NamedTuple):
     captions: list
 
 # %% ../nbs/01_data.ipynb #ee00875c
-SCENES_MARKER, SCENES_VERSION = 'captioning_course_scenes', 1  # set in `info` by the embedded dataset, read by nobody else
-
 def _split(train): return 'train' if train else 'val'
 
 def parse_captions(path:Path|str, # a COCO `captions_*.json` file
@@ -107,34 +64,6 @@ def parse_captions(path:Path|str, # a COCO `captions_*.json` file
     return dict(ids=[im['id'] for im in images], filenames=[im['file_name'] for im in images],
                 captions=[caps[im['id']] for im in images], skipped=len(coco['images']) - len(images),
                 scenes=[dict(objects=im['objects'], background=im['background']) for im in images] if ours else None)
-
-# %% ../nbs/01_data.ipynb #7f6ba771
-@contextmanager
-def atomic_path(path:Path|str, # the file to write
-               ) -> Iterator[Path]:
-    "Yield a temporary path beside `path`; rename it over `path` when the block succeeds, remove it otherwise."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix=path.suffix)  # same suffix: NumPy and Keras check it
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally: Path(tmp).unlink(missing_ok=True)
-
-# %% ../nbs/01_data.ipynb #f0a71919
-def atomic_write_json(path:Path|str, # where the JSON file goes
-                      obj, # anything `json.dump` accepts
-                     ) -> Path:
-    "Write `obj` as JSON to `path` through a temporary file and an atomic rename."
-    with atomic_path(path) as tmp: tmp.write_text(json.dumps(obj), encoding='utf-8')
-    return Path(path)
-
-# %% ../nbs/01_data.ipynb #bb85df4d
-def file_digest(path:Path|str, # file to fingerprint
-               ) -> str:
-    "SHA-256 of the bytes of `path`, used to tell whether a cache still belongs to its source."
-    with open(path, 'rb') as f: return hashlib.file_digest(f, 'sha256').hexdigest()
 
 # %% ../nbs/01_data.ipynb #85012835
 log = logging.getLogger('captioning_course')
@@ -160,6 +89,12 @@ def load_records(train:bool=True, # training split (`True`) or validation split
     "Image ids, file names and lists of captions of a split in COCO layout, cached as JSON."
     rec = _split_records(train, data_dir)
     return Records(rec['ids'], rec['filenames'], rec['captions'])
+
+def split_dir(root:Path, # a dataset folder in COCO's layout
+              train:bool=True, # training split (`True`) or validation split
+             ) -> Path:
+    "The folder of a split's images: `train2017` or `val2017`."
+    return Path(root)/('train2017' if train else 'val2017')
 
 # %% ../nbs/01_data.ipynb #524bc067
 def load_scenes(train:bool=True, # training split (`True`) or validation split
@@ -195,220 +130,6 @@ def load_image(path:Path|str, # image file
     if size is not None: img = img.resize(tuple(size), resample=Image.BILINEAR)  # antialiased, as `tf.image.resize` in the image pipeline
     return np.asarray(img, dtype=np.float32)/255.0
 
-# %% ../nbs/01_data.ipynb #b57e6d29
-SHAPES = ('circle', 'square', 'triangle', 'star', 'diamond', 'cross')
-COLOURS = dict(red=(220, 40, 40), green=(40, 170, 60), blue=(40, 90, 230), yellow=(245, 215, 30),
-               purple=(145, 60, 190), orange=(250, 140, 20), white=(250, 250, 250), black=(20, 20, 20))
-SIZES = dict(small=0.26, large=0.43)  # radius as a share of a grid cell's width
-BACKGROUNDS = dict(grey=(128, 128, 128), slate=(105, 120, 140), sand=(160, 145, 120), sage=(120, 140, 115),
-                   mauve=(140, 115, 130))
-TEXTURES = ('plain', 'gradient', 'noise', 'stripes')
-GRID = 3
-
-# %% ../nbs/01_data.ipynb #cb21d021
-def random_scene(rng:np.random.Generator, # the image's own random generator
-                 repeat_p:float=0.15, # chance that a scene of 2-3 objects repeats one object
-                ) -> dict:
-    "Draw a scene: 1-3 objects (shape, colour, size, grid cell) on a textured background."
-    n = int(rng.integers(1, 4))
-    cells = rng.choice(GRID*GRID, size=n, replace=False)
-    kinds = [(str(rng.choice(SHAPES)), str(rng.choice(list(COLOURS)))) for _ in range(n)]
-    if n > 1 and rng.random() < repeat_p: kinds[1] = kinds[0]
-    objects = [dict(shape=s, colour=c, size=str(rng.choice(list(SIZES))), row=int(cell)//GRID, col=int(cell)%GRID)
-               for (s, c), cell in zip(kinds, cells)]
-    objects.sort(key=lambda o: (o['row'], o['col']))  # reading order
-    return dict(objects=objects, background=dict(tone=str(rng.choice(list(BACKGROUNDS))),
-                                                  texture=str(rng.choice(TEXTURES))))
-
-# %% ../nbs/01_data.ipynb #486714da
-def _polygon(shape, cx, cy, r):
-    k = {'square': 4, 'triangle': 3, 'diamond': 4, 'star': 10}[shape]
-    start = {'square': np.pi/4, 'triangle': -np.pi/2, 'diamond': 0, 'star': -np.pi/2}[shape]
-    rad = [r*(0.45 if shape == 'star' and i % 2 else 1)*(0.8 if shape == 'square' else 1) for i in range(k)]
-    t = start + 2*np.pi*np.arange(k)/k
-    return [(cx + q*np.cos(a)*(1.25 if shape == 'square' else 1), cy + q*np.sin(a)*(1.25 if shape == 'square' else 1))
-            for q, a in zip(rad, t)]
-
-def _draw_object(draw, shape, colour, cx, cy, r):
-    if shape == 'circle': draw.ellipse([cx-r, cy-r, cx+r, cy+r], fill=colour)
-    elif shape == 'cross':
-        w = r*0.38
-        draw.rectangle([cx-r, cy-w, cx+r, cy+w], fill=colour); draw.rectangle([cx-w, cy-r, cx+w, cy+r], fill=colour)
-    else: draw.polygon(_polygon(shape, cx, cy, r), fill=colour)
-
-# %% ../nbs/01_data.ipynb #4e5676fd
-def _background(bg, size, rng):
-    base = np.array(BACKGROUNDS[bg['tone']], np.float32)
-    img = np.broadcast_to(base, (size, size, 3)).copy()
-    ramp = np.linspace(-1, 1, size, dtype=np.float32)
-    if bg['texture'] == 'gradient': img += 30*ramp[:, None, None]*rng.choice([-1, 1])
-    elif bg['texture'] == 'noise': img += rng.normal(0, 12, (size, size, 1)).astype(np.float32)
-    elif bg['texture'] == 'stripes': img += 14*np.sign(np.sin(ramp*np.pi*int(rng.integers(3, 7))))[None, :, None]
-    return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
-
-# %% ../nbs/01_data.ipynb #1c6ead39
-def draw_scene(scene:dict, # from `random_scene`
-               size:int=64, # width and height in pixels
-               seed:int=0, # seeds the texture and each object's jitter within its cell
-               scale:int=4, # drawn this many times larger, then scaled down (anti-aliasing)
-              ) -> Image.Image:
-    "Paint `scene` as a `size` x `size` RGB image."
-    rng, big = np.random.default_rng(seed), size*scale
-    img = _background(scene['background'], big, rng)
-    draw, cell = ImageDraw.Draw(img), big/GRID
-    for o in scene['objects']:
-        r = SIZES[o['size']]*cell
-        cx, cy = (o['col'] + 0.5 + rng.uniform(-0.06, 0.06))*cell, (o['row'] + 0.5 + rng.uniform(-0.06, 0.06))*cell
-        _draw_object(draw, o['shape'], COLOURS[o['colour']], cx, cy, r)
-    return img.resize((size, size), Image.LANCZOS)
-
-# %% ../nbs/01_data.ipynb #d06d506c
-SYNONYMS = dict(large=('large', 'big'), small=('small', 'little'), circle=('circle', 'disc'),
-                square=('square', 'box'), diamond=('diamond', 'rhombus'), cross=('cross', 'plus sign'))
-NUMBERS = {2: 'two', 3: 'three'}
-PLURALS = {'cross': 'crosses', 'box': 'boxes', 'plus sign': 'plus signs', 'rhombus': 'rhombuses'}
-
-def _article(word): return 'an' if word[0] in 'aeiou' else 'a'
-
-def _groups(objects):
-    "Group objects that share colour and shape, in order of first appearance."
-    groups = {}
-    for o in objects: groups.setdefault((o['colour'], o['shape']), []).append(o)
-    return list(groups.values())
-
-# %% ../nbs/01_data.ipynb #e22601f4
-def _phrase(group, rng=None):
-    "Words for one group of equal objects; `rng=None` gives the canonical wording."
-    pick = (lambda w: w) if rng is None else (lambda w: str(rng.choice(SYNONYMS.get(w, (w,)))))
-    o, n = group[0], len(group)
-    sizes = {g['size'] for g in group}
-    size = pick(o['size']) if len(sizes) == 1 and (rng is None or rng.random() < 0.7) else None
-    shape = pick(o['shape'])
-    if n > 1: shape = PLURALS.get(shape, shape + 's')
-    words = [w for w in (size, o['colour'], shape) if w]
-    return ' '.join([NUMBERS[n] if n > 1 else _article(words[0])] + words)
-
-def _join(phrases): return phrases[0] if len(phrases) == 1 else ', '.join(phrases[:-1]) + ' and ' + phrases[-1]
-
-# %% ../nbs/01_data.ipynb #85dbf0ae
-def _relations(a, b):
-    "The true spatial relations of object `a` to object `b`."
-    rel = []
-    if a['col'] < b['col']: rel.append('to the left of')
-    if a['col'] > b['col']: rel.append('to the right of')
-    if a['row'] < b['row']: rel.append('above')
-    if a['row'] > b['row']: rel.append('below')
-    return rel
-
-PREFIXES = ('', 'there is', 'a picture of', 'an image of', 'a drawing of', 'we see')
-SURFACES = ('background', 'backdrop')
-
-# %% ../nbs/01_data.ipynb #198e0c44
-def _varied_caption(scene, rng):
-    "One randomly worded, true caption of `scene`."
-    groups = _groups(scene['objects'])
-    order = [groups[i] for i in rng.permutation(len(groups))]
-    phrases = [_phrase(g, rng) for g in order]
-    singles = [g[0] for g in order if len(g) == 1]
-    if len(singles) >= 2 and rng.random() < 0.5:
-        a, b = singles[:2]
-        if rels := _relations(a, b):
-            rest = [_phrase(g, rng) for g in order if g[0] is not a and g[0] is not b]
-            text = f"{_phrase([a], rng)} {rng.choice(rels)} {_phrase([b], rng)}"
-            return text + (' and ' + _join(rest) if rest else '')
-    prefix = str(rng.choice(PREFIXES))
-    if prefix == 'there is' and not phrases[0].startswith(('a ', 'an ')): prefix = 'there are'
-    text = ' '.join(w for w in (prefix, _join(phrases)) if w)
-    if rng.random() < 0.25: text += f" on a {scene['background']['tone']} {rng.choice(SURFACES)}"
-    return text
-
-# %% ../nbs/01_data.ipynb #92db0c52
-def scene_captions(scene:dict, # from `random_scene`
-                   rng:np.random.Generator, # the image's own random generator
-                   n:int=5, # captions per image
-                  ) -> list:
-    "`n` different true captions of `scene`: the first in reading order, the others varied."
-    caps = [_join([_phrase(g) for g in _groups(scene['objects'])])]
-    for _ in range(50*n):
-        if len(caps) == n: break
-        if (c := _varied_caption(scene, rng)) not in caps: caps.append(c)
-    return caps
-
-# %% ../nbs/01_data.ipynb #7af8fad6
-def make_image(split:str, # `'train'` or `'val'`
-               index:int, # position in the split
-               folder:Path|str, # where the JPEG goes
-               size:int=64, # image size in pixels
-               seed:int=0, # the dataset's seed
-              ) -> tuple:
-    "Draw image `index` of `split`, save it as JPEG in `folder`; return its COCO image entry and captions."
-    rng = np.random.default_rng([seed, ('train', 'val').index(split), index])
-    image_id = index + 1 + (0 if split == 'train' else 1_000_000)
-    scene = random_scene(rng)
-    fname = f'{image_id:012d}.jpg'
-    draw_scene(scene, size, seed=int(rng.integers(2**31))).save(Path(folder)/fname, quality=92)
-    entry = dict(id=image_id, file_name=fname, width=size, height=size, license=1, coco_url='', flickr_url='',
-                 date_captured='2026-01-01 00:00:00', **scene)
-    return entry, scene_captions(scene, rng)
-
-# %% ../nbs/01_data.ipynb #92e9a84c
-def _make_chunk(args):
-    split, start, stop, folder, size, seed = args
-    return [make_image(split, i, folder, size, seed) for i in range(start, stop)]
-
-def _coco_json(split, results):
-    anns = [dict(id=len(results)*k + i + 1, image_id=e['id'], caption=c)
-            for i, (e, caps) in enumerate(results) for k, c in enumerate(caps)]
-    anns.sort(key=lambda a: a['id'])
-    return dict(info={'description': f'captioning_course embedded dataset, {split} split', 'version': '1.0', 'year': 2026,
-                      SCENES_MARKER: SCENES_VERSION},
-                licenses=[dict(id=1, name='MIT', url='https://opensource.org/licenses/MIT')],
-                images=[e for e, _ in results], annotations=anns)
-
-# %% ../nbs/01_data.ipynb #2a27ae10
-def write_embedded(root:Path|str, # folder to write (`train2017/`, `val2017/`, `annotations/`)
-                   n_train:int=8000, # training images
-                   n_val:int=1000, # validation images
-                   size:int=64, # image size in pixels
-                   seed:int=0, # same seed, same files
-                   workers:int|None=None, # processes; `None`: one per CPU core
-                  ) -> Path:
-    "Write the embedded dataset into `root` in MS-COCO 2017's layout and schema."
-    root, workers = Path(root), workers or os.cpu_count() or 1
-    with ProcessPoolExecutor(workers) as pool:
-        for split, n in (('train', n_train), ('val', n_val)):
-            folder = root/f'{split}2017'; folder.mkdir(parents=True, exist_ok=True)
-            step = max(1, min(250, n//(4*workers) + 1))
-            jobs = [(split, i, min(i+step, n), str(folder), size, seed) for i in range(0, n, step)]
-            results = [r for chunk in pool.map(_make_chunk, jobs) for r in chunk]
-            atomic_write_json(root/'annotations'/f'captions_{split}2017.json', _coco_json(split, results))
-    return root
-
-# %% ../nbs/01_data.ipynb #2a9d7c33
-EMBEDDED_VERSION = 3
-
-def embedded_dataset(root:Path|str|None=None, # target folder; `None`: `default_data_dir('embedded')`
-                     n_train:int=8000, # training images
-                     n_val:int=1000, # validation images
-                     size:int=64, # image size in pixels
-                     seed:int=0, # same seed, same files
-                    ) -> Path:
-    "Find or make the embedded dataset in `root`; safe when several processes ask at once."
-    root = Path(root) if root else default_data_dir('embedded')
-    spec = dict(version=EMBEDDED_VERSION, n_train=n_train, n_val=n_val, size=size, seed=seed)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root) + '.lock'):
-        manifest = root/'embedded.json'
-        if manifest.exists() and json.loads(manifest.read_text()) == spec: return root
-        if root.exists() and not manifest.exists() and any(root.iterdir()):
-            raise FileExistsError(f"{root} holds other files; choose an empty folder for the embedded dataset")
-        tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f'.{root.name}.'))
-        write_embedded(tmp, n_train, n_val, size, seed)
-        atomic_write_json(tmp/'embedded.json', spec)
-        if root.exists(): shutil.rmtree(root)
-        os.replace(tmp, root)
-    return root
-
 # %% ../nbs/01_data.ipynb #31cb318d
 def show_image(idx:int, # position of the image in its split
                train:bool=True, # training split (`True`) or validation split
@@ -442,51 +163,6 @@ def dataset_summary(data_dir:Path|str|None=None, # dataset folder; `None`: `defa
 COCO_URL = 'http://images.cocodataset.org/'
 COCO_FILES = {'zips/train2017.zip': 'train2017', 'zips/val2017.zip': 'val2017',  # archive -> what it unpacks to
               'annotations/annotations_trainval2017.zip': 'annotations/captions_val2017.json'}
-
-# %% ../nbs/01_data.ipynb #6c49235e
-def download(url:str, # address of the file
-             dest:Path|str, # where the finished file goes
-             chunk_size:int=1<<20, # bytes read at a time
-            ) -> Path:
-    "Download `url` to `dest`, resuming a partial `dest.part`; does nothing if `dest` exists."
-    dest = Path(dest)
-    if dest.exists(): return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + '.part')
-    have = part.stat().st_size if part.exists() else 0
-    req = urllib.request.Request(url, headers={'Range': f'bytes={have}-'} if have else {})
-    try: resp = urllib.request.urlopen(req)
-    except urllib.error.HTTPError as e:
-        if e.code != 416: raise OSError(f"cannot download {url}: HTTP {e.code}") from e
-        os.replace(part, dest)  # 416: the part file already holds every byte
-        return dest
-    with resp:
-        if have and resp.status != 206: have = 0  # the server ignored the range: start again
-        total = have + int(resp.headers.get('Content-Length') or 0)
-        with open(part, 'ab' if have else 'wb') as f, tqdm(total=total or None, initial=have, unit='B',
-                unit_scale=True, desc=dest.name) as bar:
-            while block := resp.read(chunk_size): bar.update(f.write(block))
-    if total and part.stat().st_size != total:
-        raise OSError(f"download of {url} stopped at {part.stat().st_size} of {total} bytes; run again to resume")
-    os.replace(part, dest)
-    return dest
-
-# %% ../nbs/01_data.ipynb #229f1fc3
-def safe_extract(archive:Path|str, # zip file
-                 target:Path|str, # folder to extract into
-                ) -> Path:
-    "Extract `archive` into `target` once, refusing any entry that would land outside `target`."
-    archive, target = Path(archive), Path(target)
-    done = target/f'.{archive.name}.extracted'
-    if done.exists(): return target
-    root = target.resolve()
-    with zipfile.ZipFile(archive) as z:
-        for name in z.namelist():
-            if not (root/name).resolve().is_relative_to(root):
-                raise ValueError(f"{archive}: entry {name!r} would be written outside {target}; refusing to extract")
-        z.extractall(target)
-    done.touch()
-    return target
 
 # %% ../nbs/01_data.ipynb #f1cb7aa8
 def maybe_download_and_extract(data_dir:Path|str|None=None, # COCO's folder; `None`: `default_data_dir('coco')`

@@ -12,8 +12,8 @@ import numpy as np
 from keras import layers
 
 # %% auto #0
-__all__ = ['DESIGNS', 'TUTORIAL', 'DecoderConfig', 'decoder_layers', 'build_decoder', 'decoder_param_count', 'OneStep',
-           'build_one_step', 'Design', 'decoder_config', 'library_designs']
+__all__ = ['decoder_config', 'TUTORIAL', 'DecoderConfig', 'decoder_layers', 'run_grus', 'build_decoder', 'decoder_param_count',
+           'OneStep', 'build_one_step', 'Design', 'config_from_shape']
 
 # %% ../nbs/05_decoder.ipynb #f786f50f
 @dataclass
@@ -35,6 +35,19 @@ def decoder_layers(cfg:DecoderConfig, # sizes
                       for i in range(cfg.num_layers)],
                 output=layers.Dense(cfg.num_words, name='decoder_output'))
 
+def run_grus(grus:list, # GRU layers (`return_sequences` and `return_state`), the lowest first
+             x, # the lowest layer's input: embedded tokens `(B, T, E)`
+             states:list, # each layer's initial state `(B, U)`
+             between:Callable|None=None, # `between(i, x)`: the next layer's input from layer `i`'s output (counted from 0); `None`: that output
+            ) -> tuple:
+    "Run a stack of GRU layers, each from its own state: the top layer's output and each layer's last state."
+    last = []
+    for i, (gru, s) in enumerate(zip(grus, states)):
+        x, h = gru(x, initial_state=s)
+        last.append(h)
+        if between is not None and i < len(grus) - 1: x = between(i, x)
+    return x, last
+
 # %% ../nbs/05_decoder.ipynb #40b38b3a
 def build_decoder(cfg:DecoderConfig=DecoderConfig(), # sizes
                   mapping_layers:int=1, # Dense layers from the transfer values to the initial state (the tutorial: 1)
@@ -46,8 +59,7 @@ def build_decoder(cfg:DecoderConfig=DecoderConfig(), # sizes
     x = transfer_values_input
     for i in range(mapping_layers - 1): x = layers.Dense(cfg.state_size, activation='relu', name=f'decoder_map{i+1}')(x)
     state = lay['transfer_map'](x)
-    x = lay['embedding'](decoder_input)
-    for gru in lay['grus']: x, _ = gru(x, initial_state=state)
+    x, _ = run_grus(lay['grus'], lay['embedding'](decoder_input), [state]*cfg.num_layers)  # every layer starts from the image
     inputs = dict(transfer_values_input=transfer_values_input, decoder_input=decoder_input)
     return keras.Model(inputs, lay['output'](x), name='decoder')
 
@@ -80,16 +92,11 @@ def build_one_step(decoder:keras.Model, # a model from `build_decoder`, or any w
                           decoder.get_layer('decoder_transfer_map').output, name='decoder_initial_state')
     token = keras.Input((1,), dtype='int32', name='decoder_input')
     states = [keras.Input((g.units,), name=f'state{i+1}') for i, g in enumerate(grus)]
-    x, new_states = decoder.get_layer('decoder_embedding')(token), []
-    for gru, s in zip(grus, states):
-        x, h = gru(x, initial_state=s)
-        new_states.append(h)
+    x, new_states = run_grus(grus, decoder.get_layer('decoder_embedding')(token), states)
     step = keras.Model([token, *states], [decoder.get_layer('decoder_output')(x), *new_states], name='decoder_step')
     return OneStep(initial, step, len(grus))
 
 # %% ../nbs/05_decoder.ipynb #a05859d5
-DESIGNS = {} # every `Design` made, by name
-
 @dataclass(frozen=True, eq=False)
 class Design:
     "A decoder design as a value: its name, how to build it and cut it for generation, and what it reads."
@@ -97,15 +104,9 @@ class Design:
     build: Callable # config -> uncompiled training model with inputs `transfer_values_input`, `decoder_input`
     one_step: Callable # training model -> `OneStep`
     config: Callable # (shape of one image's transfer values, vocabulary size, **sizes) -> the config `build` takes
-    module: str = '__main__' # the module that makes it: `load_captioner` imports it to find the design by name
     layer: dict = field(default_factory=dict) # image model name -> the transfer layer it reads; absent: the model's own
     sizes: dict = field(default_factory=dict) # default keyword arguments of `config`
     training: dict = field(default_factory=dict) # default `TrainConfig` settings
-
-    def __post_init__(self):
-        if (old := DESIGNS.get(self.name)) is not None and old.module != self.module:
-            raise ValueError(f"a decoder design named {self.name!r} comes from {old.module} already: give this one another name")
-        DESIGNS[self.name] = self
 
     def transfer_layer(self, image_model) -> str:
         "The layer of `image_model` this design reads."
@@ -114,18 +115,14 @@ class Design:
     def __repr__(self): return f'Design({self.name!r})'
 
 # %% ../nbs/05_decoder.ipynb #a961a999
-def decoder_config(shape:tuple, # shape of one image's transfer values
-                   num_words:int, # vocabulary size, padding included
-                   **sizes, # `state_size`, `embedding_size`, `num_layers`
-                  ) -> DecoderConfig:
-    "The tutorial decoder's configuration for transfer values of `shape`, flattened."
-    return DecoderConfig(int(np.prod(shape)), num_words, **sizes)
+def config_from_shape(config_class:type, # a sizes dataclass whose first two fields are the image's shape (or size) and the vocabulary size
+                      flatten:bool=False, # give it the shape's product, the size of a flat vector, instead of the shape
+                     ) -> Callable:
+    "A design's `config`: (shape of one image's transfer values, vocabulary size, **sizes) -> `config_class(...)`."
+    def config(shape:tuple, num_words:int, **sizes): return config_class(int(np.prod(shape)) if flatten else tuple(shape), num_words, **sizes)
+    return config
 
-TUTORIAL = Design('tutorial', build_decoder, build_one_step, decoder_config, 'captioning_course.decoder',
+decoder_config = config_from_shape(DecoderConfig, flatten=True)  # the tutorial decoder reads its transfer values flattened
+
+TUTORIAL = Design('tutorial', build_decoder, build_one_step, decoder_config,
                   sizes=dict(state_size=256), training=dict(epochs=8, schedule='cosine', learning_rate=2e-3))  # what this course trains on a laptop
-
-# %% ../nbs/05_decoder.ipynb #2af45b71
-def library_designs() -> dict:
-    "The designs this library makes, by name: the tutorial's here, the attention GRU's (chapter 08e) and the Transformer's (chapter 08f)."
-    import captioning_course.attention, captioning_course.transformer  # importing their modules makes their designs
-    return {n: d for n, d in DESIGNS.items() if d.module.startswith('captioning_course.')}

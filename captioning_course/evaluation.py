@@ -17,7 +17,9 @@ from pycocoevalcap.meteor.meteor import Meteor
 from pycocoevalcap.rouge.rouge import Rouge
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-from .data import COLOURS, NUMBERS, PLURALS, SHAPES, SIZES, SYNONYMS, load_records, load_scenes, log, stderr_to
+from .data import load_records, load_scenes, log
+from .embedded import COLOURS, NUMBERS, PLURALS, SHAPES, SIZES, SYNONYMS
+from .files import stderr_to
 
 # %% auto #0
 __all__ = ['METRICS', 'SHAPE_WORDS', 'COUNT_WORDS', 'PHRASE', 'require_java', 'ptb_tokenize', 'meteor_scorer', 'coco_scores_many',

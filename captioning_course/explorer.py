@@ -13,9 +13,9 @@ import numpy as np
 from fastcore.basics import patch
 from matplotlib.figure import Figure
 
-from .data import ImageError, load_image, load_records, prepare_data
+from .data import ImageError, load_image, load_records, prepare_data, split_dir
 from .transfer import load_image_model
-from .decoder import DESIGNS, library_designs
+from .designs import LIBRARY, library_design
 from .attention import draw_attention
 from .generation import Follow, decode, decode_steps, decoding, trained_captioner
 
@@ -191,8 +191,7 @@ def design_captioners(data_dir:Path|str|None=None, # dataset folder; `None`: `pr
     "A trained captioner of every design, by name: the explorer's captioner menu."
     root = Path(data_dir) if data_dir else prepare_data()
     image_model = image_model or load_image_model(data_dir=root)
-    known = library_designs()
-    return {name: trained_captioner(root, DESIGNS[name], image_model=image_model) for name in designs or known}
+    return {name: trained_captioner(root, library_design(name), image_model=image_model) for name in designs or LIBRARY}
 
 # %% ../nbs/09_explorer.ipynb #32fa95e4
 def _tagged(w, cls):
@@ -276,7 +275,7 @@ def show_record(self:CaptionExplorer):
     train, i = self.split.value, self.index.value
     rec = self.records(train)
     name = f'{"training" if train else "validation"} image {i + 1} of {len(rec.filenames)}: {rec.filenames[i]}'
-    self.show_image(self.root/('train2017' if train else 'val2017')/rec.filenames[i], name, rec.captions[i])
+    self.show_image(split_dir(self.root, train)/rec.filenames[i], name, rec.captions[i])
 
 # %% ../nbs/09_explorer.ipynb #c4b962f9
 @patch

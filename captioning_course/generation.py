@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_generation.ipynb #5771b41f
 from __future__ import annotations
-import importlib, json
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -14,8 +14,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-from .data import atomic_path, atomic_write_json, load_image, load_records, prepare_data
-from .decoder import DESIGNS, TUTORIAL, Design
+from .data import load_image, load_records, prepare_data, split_dir
+from .files import atomic_path, atomic_write_json
+from .decoder import TUTORIAL, Design
+from .designs import LIBRARY, library_design
 from .tokenizer import Tokenizer, check_fingerprint
 from .training import trained_decoder
 from .transfer import ImageModel, load_image_model
@@ -179,7 +181,7 @@ def generate_caption_coco(idx:int, # position of the image in its split
     "Caption image `idx` of the dataset and print its true captions too (the tutorial's `generate_caption_coco`)."
     root = Path(data_dir) if data_dir else prepare_data()
     _, files, caps = load_records(train, root)
-    caption = generate_caption(root/('train2017' if train else 'val2017')/files[idx], cap)
+    caption = generate_caption(split_dir(root, train)/files[idx], cap)
     print('True captions:', *caps[idx], sep='\n  ')
     return caption
 
@@ -320,28 +322,32 @@ def save(self:Captioner, folder:Path|str, # the model folder; made if missing
         with atomic_path(out/'image_model.keras') as tmp: self.image_model.model.save(tmp)
     with atomic_path(out/'decoder.keras') as tmp: self.decoder.save(tmp)
     self.tokenizer.save(out/'vocabulary.json')
-    atomic_write_json(out/'model.json', dict(design=self.design.name, design_module=self.design.module, image_model=self.image_model.name,
+    atomic_write_json(out/'model.json', dict(design=self.design.name, image_model=self.image_model.name,
                                              layer=self.image_model.layer, vocabulary=self.tokenizer.fingerprint, max_tokens=self.max_tokens))
     return out
 
 # %% ../nbs/07_generation.ipynb #92396238
-def _find_design(meta, path):
-    "The design a `model.json` names, imported from its module if need be; an old folder without one holds the tutorial's."
-    name, module = meta.get('design', TUTORIAL.name), meta.get('design_module', TUTORIAL.module)
-    if name not in DESIGNS:
-        try: importlib.import_module(module)
-        except ImportError as e: raise ValueError(f"{path}: decoder design {name!r} comes from {module}, which cannot be imported ({e})") from None
-    if name not in DESIGNS: raise ValueError(f"{path}: no decoder design is named {name!r} (not even in {module})")
-    return DESIGNS[name]
+def _find_design(meta, path, design):
+    "The design a `model.json` names: `design` if the caller passed it, else the library's of that name; never code the folder names."
+    name = meta.get('design', TUTORIAL.name)  # an old folder without one holds the tutorial's
+    if design is not None:
+        if design.name != name: raise ValueError(f"{path}: this folder holds a {name!r} decoder, not a {design.name!r} one")
+        return design
+    module = meta.get('design_module')  # written by earlier versions; only ever checked, never imported
+    if name not in LIBRARY or module not in (None, LIBRARY[name][0]):
+        raise ValueError(f"{path}: decoder design {name!r}" + (f" of module {module!r}" if module else "") +
+                         " is not one of this library's: pass it as `load_captioner(folder, design=...)` if you trust it")
+    return library_design(name)
 
 def load_captioner(folder:Path|str, # a folder written by `Captioner.save` (or by an earlier version's `tutorial`)
+                   design:Design|None=None, # the folder's design, if it is not one of the library's (`LIBRARY`)
                   ) -> Captioner:
-    "Load a saved captioner of any design; a vocabulary that does not belong to the decoder is refused."
+    "Load a saved captioner; a design outside the library loads only when passed, a vocabulary that does not belong to the decoder is refused."
     d = Path(folder)
     if not (d/'model.json').exists(): raise FileNotFoundError(f"{d/'model.json'} not found: is {d} a model folder from `captioning-course tutorial`?")
     meta, tokenizer = json.loads((d/'model.json').read_text()), Tokenizer.load(d/'vocabulary.json')
     check_fingerprint(meta['vocabulary'], tokenizer.fingerprint, d/'vocabulary.json')
-    design = _find_design(meta, d/'model.json')
+    design = _find_design(meta, d/'model.json', design)
     im = load_image_model(name=meta['image_model'], layer=meta['layer'], saved=None if meta['image_model'] == 'vgg16' else d/'image_model.keras')
     return Captioner(im, keras.models.load_model(d/'decoder.keras', compile=False), tokenizer, design, meta.get('max_tokens', 30))
 
@@ -354,6 +360,6 @@ def trained_captioner(data_dir:Path|str|None=None, # dataset folder; `None`: `pr
     "The dataset's trained decoder of `design`, ready to caption: the image model read at the design's layer."
     root = Path(data_dir) if data_dir else prepare_data()
     image_model = image_model or load_image_model(data_dir=root)
-    layer = kwargs.get('layer') or design.transfer_layer(image_model)
-    decoder, tokenizer, _ = trained_decoder(root, design, image_model=image_model, **kwargs)
-    return Captioner(image_model.at(layer), decoder, tokenizer, design)
+    image_model = image_model.at(kwargs.pop('layer', None) or design.transfer_layer(image_model))  # resolved here, once
+    decoder, tokenizer, _ = trained_decoder(root, design, image_model=image_model, layer=image_model.layer, **kwargs)
+    return Captioner(image_model, decoder, tokenizer, design)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fastcore.basics import patch
 
-from .data import atomic_write_json
+from .files import atomic_write_json
 
 # %% auto #0
 __all__ = ['MARK_START', 'MARK_END', 'FILTERS', 'TOKENIZER_FORMAT', 'mark_captions', 'flatten', 'text_to_words', 'Tokenizer',

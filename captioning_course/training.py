@@ -15,7 +15,8 @@ import numpy as np
 import tensorflow as tf
 from filelock import FileLock
 
-from .data import atomic_path, atomic_write_json, load_records, prepare_data
+from .data import load_records, prepare_data
+from .files import atomic_path, atomic_write_json
 from .decoder import TUTORIAL, DecoderConfig, Design, build_decoder
 from .generator import batch_dataset
 from .tokenizer import Tokenizer, check_fingerprint, flatten, mark_captions
@@ -23,7 +24,7 @@ from .transfer import fast_precision, load_image_model, transfer_values, with_po
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'dataset_tokenizer', 'masked_loss', 'TrainConfig', 'learning_rate', 'ResumableCheckpoint',
-           'train_decoder', 'decoder_dir', 'training_scalars', 'plot_training', 'trained_decoder']
+           'train_decoder', 'decoder_dir', 'training_scalars', 'plot_training', 'trained_decoder', 'decoder_for']
 
 # %% ../nbs/06_training.ipynb #6e950915
 def dataset_tokenizer(data_dir:Path|str, # dataset folder
@@ -206,11 +207,21 @@ def trained_decoder(data_dir:Path|str|None=None, # dataset folder; `None`: `prep
     "Find or train a decoder of a dataset; return the model, its tokenizer and its history."
     root = Path(data_dir) if data_dir else prepare_data()
     image_model = image_model or load_image_model(data_dir=root)
-    layer = layer or design.transfer_layer(image_model)
-    tv, tokenizer = transfer_values(True, image_model, data_dir=root, layer=layer), dataset_tokenizer(root)
-    dcfg = design.config(tuple(image_model.model.get_layer(layer).output.shape[1:]), tokenizer.vocab_size, **(design.sizes | sizes))
-    tcfg = tcfg or TrainConfig(**design.training)
+    image_model = image_model.at(layer or design.transfer_layer(image_model))
+    return decoder_for(root, design, tcfg or TrainConfig(**design.training), image_model, transfer_values(True, image_model, root), verbose, **sizes)
+
+def decoder_for(root:Path, # the dataset folder
+                design:Design, # the decoder design
+                tcfg:TrainConfig, # training settings
+                image_model, # the `ImageModel` at the layer the design reads
+                train_values:np.ndarray, # its cached training transfer values (`transfer_values(True, image_model, root)`)
+                verbose:int=2, # Keras' `fit` verbosity when training
+                **sizes, # sizes for the design's `config`, over its defaults
+               ) -> tuple:
+    "`trained_decoder` once everything is resolved: find or train the decoder; return the model, its tokenizer and its history."
+    tokenizer = dataset_tokenizer(root)
+    dcfg = design.config(tuple(image_model.model.get_layer(image_model.layer).output.shape[1:]), tokenizer.vocab_size, **(design.sizes | sizes))
     tokens = tokenizer.captions_to_tokens(mark_captions(load_records(True, root).captions))
-    model_dir = decoder_dir(root, tv, tokenizer, dcfg, tcfg, design)
-    model, history = train_decoder(model_dir, tv, tokens, tokenizer, dcfg, tcfg, verbose=verbose, design=design)
+    model_dir = decoder_dir(root, train_values, tokenizer, dcfg, tcfg, design)
+    model, history = train_decoder(model_dir, train_values, tokens, tokenizer, dcfg, tcfg, verbose=verbose, design=design)
     return model, tokenizer, history

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from .data import (EMBEDDED_VERSION, ImageError, atomic_path, atomic_write_json, dataset_name, file_digest,
-                                    load_image, load_records, log, prepare_data)  # first: the package quiets TensorFlow's C++ logs
+from .data import ImageError, dataset_name, load_image, load_records, log, prepare_data, split_dir  # first: the package quiets TensorFlow's C++ logs
+from .embedded import EMBEDDED_VERSION
+from .files import atomic_path, atomic_write_json, file_digest
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,10 +23,10 @@ from tqdm import tqdm
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'GPU_BUILD', 'VGG16_FILE', 'VGG16_URL', 'VGG16_MD5', 'STOPWORDS', 'CONCEPT_VERSION', 'PRETRAINED',
-           'IMAGE_MODELS', 'ImageModel', 'with_policy', 'fast_precision', 'compute_device', 'print_summary',
-           'imagenet_weights', 'vgg16', 'caption_words', 'image_concepts', 'concept_vocabulary', 'concept_labels',
-           'concept_cnn', 'concept_head', 'decode_image', 'image_dataset', 'ConceptConfig', 'concept_settings',
-           'train_concept_cnn', 'pixels_as_they_are', 'concept_image_model', 'concept_model_path',
+           'IMAGE_MODELS', 'FEATURE_LAYERS', 'ImageModel', 'with_policy', 'fast_precision', 'compute_device',
+           'print_summary', 'imagenet_weights', 'vgg16', 'caption_words', 'image_concepts', 'concept_vocabulary',
+           'concept_labels', 'concept_cnn', 'concept_head', 'decode_image', 'image_dataset', 'ConceptConfig',
+           'concept_settings', 'train_concept_cnn', 'pixels_as_they_are', 'concept_image_model', 'concept_model_path',
            'use_shipped_concept_model', 'load_concept_model', 'concept_scores', 'ship_concept_model', 'weights_digest',
            'transfer_fingerprint', 'process_images', 'load_image_model', 'transfer_values']
 
@@ -353,8 +354,7 @@ def concept_scores(model:keras.Model, # a trained concept CNN
     "Per-concept ROC AUC and average precision on a split: `{concept: (auc, ap, positives)}`."
     root = Path(data_dir)
     _, files, caps = load_records(train, root)
-    split = 'train2017' if train else 'val2017'
-    p = concept_head(model).predict(image_dataset([root/split/f for f in files], tuple(model.input.shape[1:3]), 256), verbose=0)
+    p = concept_head(model).predict(image_dataset([split_dir(root, train)/f for f in files], tuple(model.input.shape[1:3]), 256), verbose=0)
     y, out = concept_labels(caps, vocab), {}
     for j, c in enumerate(vocab):
         if 0 < y[:, j].sum() < len(y):
@@ -461,6 +461,7 @@ def process_images(image_model:ImageModel, # network, input size and preprocessi
 
 # %% ../nbs/02_transfer.ipynb #3d8eec0d
 IMAGE_MODELS = ('vgg16', 'concepts')
+FEATURE_LAYERS = dict(concepts='feature_map', vgg16='block5_pool')  # the last convolutional block of each: what attention reads (08e)
 
 def load_image_model(dataset:str|None=None, # 'embedded' or 'coco'; `None` reads `CAPTIONING_DATASET`
                      data_dir:Path|str|None=None, # dataset folder; `None`: the default for `dataset`
@@ -474,7 +475,7 @@ def load_image_model(dataset:str|None=None, # 'embedded' or 'coco'; `None` reads
     if name not in IMAGE_MODELS: raise ValueError(f"unknown image model {name!r}: choose one of {IMAGE_MODELS}")
     if name == 'vgg16': im = vgg16('imagenet')
     elif saved is not None: im = concept_image_model(keras.models.load_model(saved))
-    else: im = concept_image_model(load_concept_model(prepare_data(dataset, data_dir), concepts)[0])
+    else: im = concept_image_model(load_concept_model(Path(data_dir) if data_dir else prepare_data(dataset), concepts)[0])
     return im.at(layer)
 
 def transfer_values(train:bool=True, # training split (`True`) or validation split
@@ -485,6 +486,5 @@ def transfer_values(train:bool=True, # training split (`True`) or validation spl
     "Cached transfer values of a split, one row per record of `load_records(train)`."
     root = Path(data_dir) if data_dir else prepare_data()
     image_model = image_model or load_image_model(data_dir=root)
-    files = load_records(train, root).filenames
-    split = 'train2017' if train else 'val2017'
-    return process_images(image_model, [root/split/f for f in files], root/'cache', f'transfer_{split}', **kwargs)
+    files, images = load_records(train, root).filenames, split_dir(root, train)
+    return process_images(image_model, [images/f for f in files], root/'cache', f'transfer_{images.name}', **kwargs)

@@ -11,12 +11,12 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from .attention import FEATURE_LAYERS
-from .decoder import Design, OneStep
+from .decoder import Design, OneStep, config_from_shape
+from .transfer import FEATURE_LAYERS
 
 # %% auto #0
-__all__ = ['TRANSFORMER', 'TransformerConfig', 'PositionEmbedding', 'block_layers', 'build_transformer_decoder', 'heads',
-           'attend', 'build_transformer_step', 'transformer_config']
+__all__ = ['transformer_config', 'TRANSFORMER', 'TransformerConfig', 'PositionEmbedding', 'block_layers',
+           'build_transformer_decoder', 'heads', 'attend', 'build_transformer_step']
 
 # %% ../nbs/08f_transformer.ipynb #2eeccdcb
 @dataclass
@@ -138,13 +138,8 @@ def build_transformer_step(decoder:keras.Model, # a model from `build_transforme
     return OneStep(initial_state, step, n + 1, constants=n, extras=('attention',), max_steps=T)
 
 # %% ../nbs/08f_transformer.ipynb #417ee9c5
-def transformer_config(shape:tuple, # (height, width, channels) of the feature map
-                       num_words:int, # vocabulary size, padding included
-                       **sizes, # `model_size`, `num_heads`, `num_layers`, `ffn_size`, `max_length`
-                      ) -> TransformerConfig:
-    "The Transformer decoder's configuration for a feature map of `shape`."
-    return TransformerConfig(tuple(shape), num_words, **sizes)
+transformer_config = config_from_shape(TransformerConfig)  # the Transformer keeps the feature map's shape
 
-TRANSFORMER = Design('transformer', build_transformer_decoder, build_transformer_step, transformer_config, 'captioning_course.transformer',
+TRANSFORMER = Design('transformer', build_transformer_decoder, build_transformer_step, transformer_config,
                      layer=FEATURE_LAYERS | dict(vgg16='block5_conv3'),
                      training=dict(epochs=6, batch_size=128, length_window=1, schedule='cosine'))  # unsorted batches, warm-up: each measured per design

@@ -6,7 +6,8 @@ from dataclasses import asdict
 import pytest
 
 from captioning_course.cli import main
-from captioning_course.data import embedded_dataset, load_records
+from captioning_course.data import load_records
+from captioning_course.embedded import embedded_dataset
 from captioning_course.tokenizer import Tokenizer
 from captioning_course.decoder import TUTORIAL
 from captioning_course.training import TrainConfig
@@ -69,10 +70,10 @@ def test_console_script_is_installed():
 
 
 def test_a_failure_while_scoring_keeps_the_saved_model(run, tmp_path, monkeypatch, capsys):
-    import captioning_course.evaluation as evaluation
+    import captioning_course.pipeline as pipeline
     data, _ = run
     def broken(*args, **kwargs): raise OSError('METEOR crashed')
-    monkeypatch.setattr(evaluation, 'evaluate', broken)
+    monkeypatch.setattr(pipeline, 'evaluate', broken)  # the pipeline's scoring stage
     out = tmp_path/'out'
     assert main(['tutorial', '--data-dir', str(data), '--out', str(out), '--epochs', '2', '--concept-epochs', '2']) == 1
     assert 'METEOR crashed' in capsys.readouterr().err
@@ -98,9 +99,23 @@ def test_tutorial_with_another_decoder_saves_a_folder_caption_and_evaluate_load(
 
 
 def test_the_command_lines_choices_are_the_librarys():
-    from captioning_course import attention, cli, decoder, transfer, transformer
-    assert cli.DECODERS == tuple(n for n, d in decoder.DESIGNS.items() if d.module.startswith('captioning_course.'))
+    from captioning_course import cli, designs, transfer
+    assert cli.parser().parse_args(['tutorial', '--decoder', 'transformer']).decoder == 'transformer'
+    assert [a for a in cli.parser()._subparsers._group_actions[0].choices['tutorial']._actions if a.dest == 'decoder'][0].choices == tuple(designs.LIBRARY)
     assert cli.IMAGE_MODELS == transfer.IMAGE_MODELS
+
+
+def test_caption_refuses_a_model_folder_that_names_a_module(run, tmp_path, capsys):
+    data, out = run
+    folder = tmp_path/'m'; shutil.copytree(out, folder)
+    (folder/'evil_captioning_test.py').write_text(f"open({str(tmp_path/'ran')!r}, 'w').close()")
+    meta = json.loads((folder/'model.json').read_text())
+    (folder/'model.json').write_text(json.dumps(meta | dict(design='evil', design_module='evil_captioning_test')))
+    img = data/'val2017'/load_records(False, data).filenames[0]
+    capsys.readouterr()
+    assert main(['caption', str(img), '--model', str(folder)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is not one of this library's" in err and not (tmp_path/'ran').exists()
 
 
 def test_version_and_every_options_default_are_in_the_help():

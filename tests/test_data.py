@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captioning_course.data import (ImageError, atomic_write_json, download, embedded_dataset, load_image,
-                                    load_records, load_scenes, maybe_download_and_extract, safe_extract)
+from captioning_course.data import ImageError, load_image, load_records, load_scenes, maybe_download_and_extract
+from captioning_course.embedded import embedded_dataset
+from captioning_course.files import atomic_write_json, download, safe_extract
 
 
 class RangeServer(http.server.ThreadingHTTPServer):
@@ -241,7 +242,7 @@ def test_truncated_and_bogus_files_name_themselves(tmp_path):
 
 
 def test_embedded_captions_use_only_known_words(tmp_path):
-    from captioning_course.data import BACKGROUNDS, COLOURS, NUMBERS, PLURALS, PREFIXES, SHAPES, SIZES, SURFACES, SYNONYMS
+    from captioning_course.embedded import BACKGROUNDS, COLOURS, NUMBERS, PLURALS, PREFIXES, SHAPES, SIZES, SURFACES, SYNONYMS
     root = embedded_dataset(tmp_path/'e', n_train=300, n_val=1)
     nouns = {w for s in SHAPES for w in SYNONYMS.get(s, (s,))}
     known = (nouns | {PLURALS.get(n, n + 's') for n in nouns} | set(COLOURS) | set(BACKGROUNDS) | set(NUMBERS.values())

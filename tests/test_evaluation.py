@@ -12,7 +12,9 @@ from pycocoevalcap.meteor.meteor import Meteor
 from pycocoevalcap.rouge.rouge import Rouge
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-from captioning_course.data import atomic_write_json, embedded_dataset, load_records, load_scenes
+from captioning_course.data import load_records, load_scenes
+from captioning_course.embedded import embedded_dataset
+from captioning_course.files import atomic_write_json
 from captioning_course.data import log
 from captioning_course.evaluation import (METRICS, coco_scores, coco_scores_many, evaluate, evaluate_many, exact_match,
                                           load_references, meteor_scorer, named_objects, object_recall, object_scores,

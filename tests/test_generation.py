@@ -2,7 +2,7 @@
 decoding is the tutorial's algorithm, beam search with one beam is greedy and its scores are the decoder's own
 log-probabilities, sampling near temperature 0 is greedy, attention weights are Keras' own, and a captioner of
 every design is saved and loaded bit for bit (as is a folder saved before designs had names)."""
-import json
+import json, sys
 from functools import partial
 
 import keras
@@ -11,7 +11,8 @@ import pytest
 import tensorflow as tf
 
 from captioning_course.attention import ATTENTION
-from captioning_course.decoder import DESIGNS, TUTORIAL, DecoderConfig, Design, build_decoder, build_one_step, decoder_config
+from captioning_course.decoder import TUTORIAL, DecoderConfig, Design, build_decoder, build_one_step, decoder_config
+from captioning_course.designs import library_design
 from captioning_course.generation import (Beam, Captioner, Follow, beam_search, decode, decode_steps, greedy_tokens,
                                           load_captioner, sample_tokens, trace, tutorial_caption)
 from captioning_course.tokenizer import Tokenizer, flatten, mark_captions
@@ -19,7 +20,7 @@ from captioning_course.training import TrainConfig, decoder_dir, train_decoder
 from captioning_course.transfer import concept_cnn, concept_image_model
 
 COLOURS, SHAPES = ('red', 'blue', 'green', 'yellow'), ('circle', 'square', 'star', 'cross')
-MAPPED = Design('tutorial, 2 mapping layers (tests)', partial(build_decoder, mapping_layers=2), build_one_step, decoder_config, __name__)
+MAPPED = Design('tutorial, 2 mapping layers (tests)', partial(build_decoder, mapping_layers=2), build_one_step, decoder_config)
 
 
 def image_model():
@@ -133,8 +134,11 @@ def test_save_and_load_round_trip_every_design_bit_for_bit(design, tmp_path):
     keras.utils.set_random_seed(2)
     cap = Captioner(im, design.build(design.config(shape, tok.vocab_size, state_size=16, embedding_size=8)), tok, design)
     pixels = np.random.default_rng(4).uniform(0, 255, size=(3, 16, 16, 3)).astype('float32')
-    loaded = load_captioner(cap.save(tmp_path/'m'))
+    cap.save(tmp_path/'m')
+    loaded = load_captioner(tmp_path/'m', design=None if design in (TUTORIAL, ATTENTION) else design)  # a design of the tests' own is passed
     assert loaded.design is design and loaded.image_model.layer == im.layer
+    if design is MAPPED:  # not the library's: refused unless passed
+        with pytest.raises(ValueError, match="is not one of this library's"): load_captioner(tmp_path/'m')
     assert json.loads((tmp_path/'m'/'model.json').read_text())['design'] == design.name
     for a, b in [(loaded.decoder, cap.decoder), (loaded.image_model.model, im.model)]:
         assert all(np.array_equal(x.numpy(), y.numpy()) for x, y in zip(a.weights, b.weights))
@@ -153,18 +157,34 @@ def test_a_model_folder_saved_before_designs_had_names_loads(trained, tmp_path):
     old = load_captioner(tmp_path/'old')
     assert old.design is TUTORIAL and greedy_tokens(old, tv[:10]) == greedy_tokens(cap, tv[:10])
     (tmp_path/'old'/'model.json').write_text(json.dumps(dict(image_model='concepts', layer='transfer', vocabulary=cap.tokenizer.fingerprint,
-                                                              design='nowhere', design_module='captioning_course.decoder')))
-    with pytest.raises(ValueError, match="no decoder design is named 'nowhere'"): load_captioner(tmp_path/'old')
+                                                              design='nowhere')))
+    with pytest.raises(ValueError, match="design 'nowhere' is not one of this library's"): load_captioner(tmp_path/'old')
 
 
 def test_designs_never_share_a_checkpoint_folder(tmp_path):
     tv, _, tok, _ = problem(4)
-    lambdas = [Design(f'lambda {i} (tests)', lambda cfg: build_decoder(cfg), build_one_step, decoder_config, __name__) for i in range(2)]
+    lambdas = [Design(f'lambda {i} (tests)', lambda cfg: build_decoder(cfg), build_one_step, decoder_config) for i in range(2)]
     dirs = {decoder_dir(tmp_path, tv, tok, DecoderConfig(8, tok.vocab_size), TrainConfig(), d) for d in [TUTORIAL, MAPPED, *lambdas]}
     assert len(dirs) == 4
-    with pytest.raises(ValueError, match='comes from captioning_course.attention'):
-        Design('attention', build_decoder, build_one_step, decoder_config, __name__)
-    assert DESIGNS['attention'] is ATTENTION
+    assert library_design('attention') is ATTENTION
+
+
+@pytest.mark.parametrize('where', ['folder', 'cwd', 'installed'])
+def test_a_model_folder_that_names_a_module_is_refused_without_importing_it(trained, tmp_path, monkeypatch, where):
+    cap, _, _ = trained
+    folder = cap.save(tmp_path/'m')
+    module = 'this' if where == 'installed' else 'pwnmod_captioning_test'
+    if where != 'installed':  # a module that would leave a mark if anything ran it
+        (folder if where == 'folder' else tmp_path).joinpath(f'{module}.py').write_text(f"open({str(tmp_path/'ran')!r}, 'w').close()")
+        monkeypatch.chdir(folder if where == 'folder' else tmp_path); monkeypatch.syspath_prepend(str(folder if where == 'folder' else tmp_path))
+    meta = json.loads((folder/'model.json').read_text())
+    (folder/'model.json').write_text(json.dumps(meta | dict(design='pwned', design_module=module)))
+    was_loaded = module in sys.modules
+    with pytest.raises(ValueError, match="design 'pwned' of module .* is not one of this library's"): load_captioner(folder)
+    (folder/'model.json').write_text(json.dumps(meta | dict(design_module=module)))  # a library design's name, another module
+    with pytest.raises(ValueError, match="is not one of this library's"): load_captioner(folder)
+    assert (module in sys.modules) == was_loaded and not (tmp_path/'ran').exists()
+    assert load_captioner(folder, design=TUTORIAL).design is TUTORIAL  # the caller vouches for the design
 
 
 def test_follow_takes_a_caption_as_long_as_the_captioner_writes(trained):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from captioning_course.data import atomic_write_json
+from captioning_course.files import atomic_write_json
 from captioning_course.tokenizer import Tokenizer, flatten, mark_captions
 
 CAPTIONS = [['A red circle.', 'Two red stars'], ['a blue star', 'A small, blue square!']]

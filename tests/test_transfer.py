@@ -7,7 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from captioning_course.data import ImageError, embedded_dataset, load_records
+from captioning_course.data import ImageError, load_records
+from captioning_course.embedded import embedded_dataset
 from captioning_course.transfer import (ConceptConfig, concept_cnn, concept_head, concept_image_model, concept_scores,
                                         image_dataset, process_images, train_concept_cnn, vgg16)
 
@@ -183,7 +184,9 @@ def shipped_manifest():
 
 
 def test_the_shipped_concept_cnn_matches_its_manifest_and_reaches_its_auc():
-    from captioning_course.data import EMBEDDED_VERSION, file_digest, prepare_data
+    from captioning_course.data import prepare_data
+    from captioning_course.embedded import EMBEDDED_VERSION
+    from captioning_course.files import file_digest
     from captioning_course.transfer import CONCEPT_VERSION, PRETRAINED, concept_model_path
     m = shipped_manifest()
     assert file_digest(PRETRAINED/'concept_cnn.keras') == m['sha256']
@@ -198,7 +201,7 @@ def test_the_shipped_concept_cnn_matches_its_manifest_and_reaches_its_auc():
 
 
 def test_the_shipped_cnn_is_used_only_where_it_belongs(tmp_path, caplog):
-    from captioning_course.data import file_digest
+    from captioning_course.files import file_digest
     from captioning_course.transfer import PRETRAINED, use_shipped_concept_model
     m = shipped_manifest()
     models = tmp_path/'models'
