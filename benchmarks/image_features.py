@@ -18,7 +18,7 @@ import argparse, json, time
 import keras
 from keras import layers
 
-import captioning_course.data  # first: quiet TensorFlow's start-up logs
+import captioning_course  # first: importing the package quiets TensorFlow's start-up logs
 from captioning_course import transfer
 from captioning_course.attention import ATTENTION
 from captioning_course.data import load_records, load_scenes, prepare_data

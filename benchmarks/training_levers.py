@@ -21,7 +21,7 @@ import argparse, json, tempfile, time
 from dataclasses import fields
 from pathlib import Path
 
-import captioning_course.data  # first: quiet TensorFlow's start-up logs
+import captioning_course  # first: importing the package quiets TensorFlow's start-up logs
 from captioning_course import transfer
 from captioning_course.data import load_records, prepare_data
 from captioning_course.designs import library_design

@@ -6,13 +6,14 @@
 from __future__ import annotations
 from dataclasses import dataclass
 
+# the package first: importing it quiets TensorFlow's C++ start-up logs
+from .decoder import DecoderConfig, Design, OneStep, config_from_shape, decoder_layers, run_grus
+from .transfer import FEATURE_LAYERS
+
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from keras import layers
-
-from .decoder import DecoderConfig, Design, OneStep, config_from_shape, decoder_layers, run_grus
-from .transfer import FEATURE_LAYERS
 
 # %% auto #0
 __all__ = ['attention_config', 'ATTENTION', 'AttentionConfig', 'build_attention_decoder', 'build_attention_step',

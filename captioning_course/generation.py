@@ -9,11 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import keras
-import matplotlib.pyplot as plt
-import numpy as np
-import tensorflow as tf
-
+# the package first: importing it quiets TensorFlow's C++ start-up logs
 from .data import load_image, load_records, prepare_data, split_dir
 from .files import atomic_path, atomic_write_json
 from .decoder import TUTORIAL, Design
@@ -21,6 +17,12 @@ from .designs import LIBRARY, library_design
 from .tokenizer import Tokenizer, check_fingerprint
 from .training import trained_decoder
 from .transfer import ImageModel, load_image_model
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+
 from fastcore.basics import patch
 
 # %% auto #0

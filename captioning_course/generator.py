@@ -4,10 +4,11 @@
 
 # %% ../nbs/04_generator.ipynb #b215fe4b
 from __future__ import annotations
+# the package first: importing it quiets TensorFlow's C++ start-up logs
+from .data import log
+
 import numpy as np
 import tensorflow as tf
-
-from .data import log
 
 # %% auto #0
 __all__ = ['MODES', 'caption_pairs', 'readable_images', 'pair_stream', 'steps_per_epoch', 'batch_dataset']

@@ -9,18 +9,19 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-import keras
-import matplotlib.pyplot as plt
-import numpy as np
-import tensorflow as tf
-from filelock import FileLock
-
+# the package first: importing it quiets TensorFlow's C++ start-up logs
 from .data import load_records, prepare_data
 from .files import atomic_path, atomic_write_json
 from .decoder import TUTORIAL, DecoderConfig, Design, build_decoder
 from .generator import batch_dataset
 from .tokenizer import Tokenizer, check_fingerprint, flatten, mark_captions
 from .transfer import fast_precision, load_image_model, transfer_values, with_policy
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+from filelock import FileLock
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'dataset_tokenizer', 'masked_loss', 'TrainConfig', 'learning_rate', 'ResumableCheckpoint',

@@ -7,12 +7,13 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+# the package first: importing it quiets TensorFlow's C++ start-up logs
+from .decoder import Design, OneStep, config_from_shape
+from .transfer import FEATURE_LAYERS
+
 import keras
 import numpy as np
 from keras import layers, ops
-
-from .decoder import Design, OneStep, config_from_shape
-from .transfer import FEATURE_LAYERS
 
 # %% auto #0
 __all__ = ['transformer_config', 'TRANSFORMER', 'TransformerConfig', 'PositionEmbedding', 'block_layers',
