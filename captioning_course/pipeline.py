@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from . import __version__
-from .data import load_image, load_records, prepare_data
+from .data import load_image, load_records, prepare_data, split_dir
 from .files import atomic_write_json
 from .decoder import Design
 from .designs import library_design
@@ -41,7 +41,7 @@ def samples_figure(path:Path|str, # the PNG file to write
     axs = fig.subplots(rows, cols, squeeze=False)
     for ax in axs.flat: ax.axis('off')
     for ax, f, t in zip(axs.flat, filenames, titles):
-        ax.imshow(load_image(root/'val2017'/f)); ax.set_title(t, fontsize=9, loc='left')
+        ax.imshow(load_image(split_dir(root, False)/f)); ax.set_title(t, fontsize=9, loc='left')
     fig.savefig(path, dpi=100, bbox_inches='tight')
 
 # %% ../nbs/07c_pipeline.ipynb #5429a9c0
